@@ -1,0 +1,52 @@
+"""Creates the local table (with its TTL attribute) and the environment's secret in the
+stand-ins, through the same AWS APIs a deployed stack uses. Idempotent."""
+import json
+import os
+import sys
+
+import boto3
+
+TABLE = os.environ["TABLE_NAME"]
+SECRET_ID = os.environ["SECRET_ID"]
+
+# Development values only. Real ones live in each environment's Secrets Manager secret.
+LOCAL_SECRET = {
+    "celloProductId": "p_local_dev",
+    "celloProductSecret": "local-cello-product-secret-not-for-production",
+    "stripeSecretKey": "sk_test_local_stand_in",
+    "stripeWebhookSecrets": ["whsec_local_dev_webhook_secret"],
+}
+
+
+def main() -> int:
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+    if TABLE not in ddb.list_tables()["TableNames"]:
+        ddb.create_table(
+            TableName=TABLE,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.get_waiter("table_exists").wait(TableName=TABLE)
+        ddb.update_time_to_live(
+            TableName=TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
+        )
+    sm = boto3.client(
+        "secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+    )
+    try:
+        sm.create_secret(Name=SECRET_ID, SecretString=json.dumps(LOCAL_SECRET))
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps(LOCAL_SECRET))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+# Sourced by the local scripts: paths, ports per profile, the local settings, and helpers.
+# Profiles keep a running dev stack and a test run apart: STACK_PROFILE=dev|test.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LOCAL_DIR="$REPO_ROOT/.local"
+VENV="$LOCAL_DIR/venv"
+STACK_PROFILE=${STACK_PROFILE:-dev}
+RUN_DIR="$LOCAL_DIR/run/$STACK_PROFILE"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+
+case "$STACK_PROFILE" in
+  dev)  base=${STACK_PORT_BASE:-4510} ;;
+  test) base=${STACK_PORT_BASE:-4530} ;;
+  *) echo "STACK_PROFILE must be dev or test, not '$STACK_PROFILE'" >&2; exit 2 ;;
+esac
+DYNAMODB_PORT=$((base + 0))
+SECRETS_PORT=$((base + 1))
+STRIPE_PORT=$((base + 2))
+WATCH_PORT=$((base + 3))
+FRONTEND_PORT=$((base + 4))
+BROWSER_STANDIN_PORT=$((base + 5))
+
+log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+
+# The environment every function and test sees locally. Secrets themselves live in the
+# Secrets Manager stand-in (created by bootstrap.py); these are only settings and dev values.
+stack_env() {
+  export PATH="$VENV/bin:$PATH"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+  export AWS_EC2_METADATA_DISABLED=true
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$SECRETS_PORT"
+  export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
+  export TABLE_NAME=cello-referral-local
+  export SECRET_ID=cello-referral/local
+  export STRIPE_MODE=test
+  export AUTH_MODE=local
+  export LOCAL_AUTH_SECRET=local-dev-auth-secret-not-for-production
+  export CORS_ALLOWED_ORIGINS="http://127.0.0.1:$FRONTEND_PORT,http://localhost:$FRONTEND_PORT"
+  export LOCAL_WATCH_URL="http://127.0.0.1:$WATCH_PORT"
+  export LOCAL_FRONTEND_URL="http://127.0.0.1:$FRONTEND_PORT"
+  export LOCAL_BROWSER_STANDIN_PORT="$BROWSER_STANDIN_PORT"
+  export RUST_LOG=${RUST_LOG:-info}
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_http NAME URL SECONDS: polls until the URL answers any HTTP status, or fails clearly.
+wait_http() {
+  local name=$1 url=$2 secs=$3 i
+  for ((i = 0; i < secs * 10; i++)); do
+    if curl -s -o /dev/null --max-time 1 "$url"; then return 0; fi
+    sleep 0.1
+  done
+  die "$name did not answer at $url within ${secs}s (see $RUN_DIR/$name.log)"
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, starts the dev stack (DynamoDB,
+# Secrets Manager and Stripe stand-ins, with the table and the secret), and serves every
+# function with `cargo lambda watch`, rebuilding on change. Ctrl-C stops everything it started.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+bash infra/local/setup.sh
+trap 'bash infra/local/stack.sh stop' EXIT
+bash infra/local/stack.sh start
+stack_env
+port_in_use "$WATCH_PORT" && die "port $WATCH_PORT for cargo lambda watch is in use (set STACK_PORT_BASE)"
+
+# Extra local servers (the demo frontend...) start from dev.d/, each in the background.
+for extra in infra/local/dev.d/*.sh; do
+  [ -e "$extra" ] || continue
+  bash "$extra" &
+done
+
+cat >&2 <<MSG
+
+  Functions (cargo lambda watch):
+    POST $LOCAL_WATCH_URL/lambda-url/cello-token/
+    POST $LOCAL_WATCH_URL/lambda-url/signup/
+    POST $LOCAL_WATCH_URL/lambda-url/stripe-webhook/
+  A user token for them:
+    python3 infra/local/mint_token.py --sub user-123 --email ada@example.com
+  Stand-ins: DynamoDB $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager $AWS_ENDPOINT_URL_SECRETS_MANAGER,
+             Stripe $STRIPE_API_BASE
+
+MSG
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" &
+watch_pid=$!
+trap 'kill $watch_pid 2>/dev/null; pkill -P $$ 2>/dev/null; bash infra/local/stack.sh stop' EXIT
+wait $watch_pid

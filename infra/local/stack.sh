@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Starts or stops the local stand-ins for one profile (STACK_PROFILE=dev|test):
+#   DynamoDB (moto), Secrets Manager (moto), Stripe (localstripe), each on its own loopback port.
+# Usage: stack.sh start | stop | status | env
+# `start` refuses a port that is already taken, waits for each to answer (never hangs), then
+# creates the table (with TTL) and the environment's secret. `stop` ends only what it started.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+stack_env
+
+start_one() { # name port command...
+  local name=$1 port=$2; shift 2
+  if [ -f "$RUN_DIR/$name.pid" ] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+    log "$name already running (pid $(cat "$RUN_DIR/$name.pid"))"; return 0
+  fi
+  port_in_use "$port" && die "port $port for $name is already in use by another program (set STACK_PORT_BASE to move the $STACK_PROFILE stack)"
+  command -v "$1" >/dev/null 2>&1 || die "$1 not found: run infra/local/setup.sh first"
+  setsid "$@" >"$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/$name.pid"
+}
+
+stop_one() {
+  local name=$1 pid
+  [ -f "$RUN_DIR/$name.pid" ] || return 0
+  pid=$(cat "$RUN_DIR/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$RUN_DIR/$name.pid"
+}
+
+case "${1:-}" in
+  start)
+    mkdir -p "$RUN_DIR"
+    start_one dynamodb "$DYNAMODB_PORT" moto_server -H 127.0.0.1 -p "$DYNAMODB_PORT"
+    start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
+    start_one stripe "$STRIPE_PORT" localstripe --port "$STRIPE_PORT" --from-scratch
+    wait_http dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" 30
+    wait_http secretsmanager "$AWS_ENDPOINT_URL_SECRETS_MANAGER" 30
+    wait_http stripe "$STRIPE_API_BASE/v1/customers" 30
+    python "$REPO_ROOT/infra/local/bootstrap.py" || die "creating the table and the secret failed"
+    log "$STACK_PROFILE stack up: DynamoDB :$DYNAMODB_PORT, Secrets Manager :$SECRETS_PORT, Stripe :$STRIPE_PORT"
+    ;;
+  stop)
+    for name in stripe secretsmanager dynamodb; do stop_one "$name"; done
+    log "$STACK_PROFILE stack stopped"
+    ;;
+  status)
+    for name in dynamodb secretsmanager stripe; do
+      if [ -f "$RUN_DIR/$name.pid" ] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+        echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
+      else echo "$name: stopped"; fi
+    done
+    ;;
+  env)
+    # For `eval "$(infra/local/stack.sh env)"` in a shell that wants to talk to the stack.
+    env | grep -E '^(AWS_|STRIPE_API_BASE|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG)' | sed 's/^/export /'
+    echo "export PATH=\"$VENV/bin:\$PATH\""
+    ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, starts the test stack on its own ports,
+# runs every test (formatting, unit and integration tests, then each stage in test.d/), and
+# stops what it started, whatever happens.
+export STACK_PROFILE=test
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+bash infra/local/setup.sh
+trap 'bash infra/local/stack.sh stop' EXIT
+bash infra/local/stack.sh start
+stack_env
+
+log "checking formatting"
+cargo fmt --all -- --check || die "cargo fmt would change files: run cargo fmt --all"
+
+log "building every function"
+cargo build --workspace --bins --quiet
+
+log "unit and integration tests"
+cargo test --workspace --no-fail-fast
+
+# Further stages (event replays, browser test, template checks, lint), in name order. Each is
+# a script that exits non-zero on failure and runs with the test stack's environment.
+for stage in infra/local/test.d/*.sh; do
+  [ -e "$stage" ] || continue
+  log "stage $(basename "$stage" .sh)"
+  bash "$stage" || die "stage $(basename "$stage") failed"
+done
+log "all tests passed"
