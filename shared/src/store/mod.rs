@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | user | `USER#<user id>` | `PROFILE` |
 //! | email uniqueness | `EMAIL#<lowercased email>` | `EMAIL` |
+//! | Stripe customer → user | `CUSTOMER#<customer id>` | `CUSTOMER` |
+//! | processed Stripe event (TTL) | `STRIPE_EVENT#<event id>` | `EVENT` |
 //! The user and its email item are written in one transaction, each with a condition, so a
 //! retry never duplicates a user and two users never share an email.
 
@@ -105,6 +107,16 @@ pub mod keys {
 
     pub fn email(email: &str) -> (String, &'static str) {
         (format!("EMAIL#{}", email.to_lowercase()), "EMAIL")
+    }
+
+    /// Stripe customer id → user id, written by signup, read by the webhook (no scans).
+    pub fn customer(customer_id: &str) -> (String, &'static str) {
+        (format!("CUSTOMER#{customer_id}"), "CUSTOMER")
+    }
+
+    /// A processed Stripe event id, kept for dedupe until its `ttl`.
+    pub fn stripe_event(event_id: &str) -> (String, &'static str) {
+        (format!("STRIPE_EVENT#{event_id}"), "EVENT")
     }
 }
 
