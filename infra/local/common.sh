@@ -6,7 +6,6 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LOCAL_DIR="$REPO_ROOT/.local"
 VENV="$LOCAL_DIR/venv"
 STACK_PROFILE=${STACK_PROFILE:-dev}
-RUN_DIR="$LOCAL_DIR/run/$STACK_PROFILE"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 
 case "$STACK_PROFILE" in
@@ -14,6 +13,8 @@ case "$STACK_PROFILE" in
   test) base=${STACK_PORT_BASE:-4530} ;;
   *) echo "STACK_PROFILE must be dev or test, not '$STACK_PROFILE'" >&2; exit 2 ;;
 esac
+# One run dir per profile and port base, so several stacks can run side by side.
+RUN_DIR="$LOCAL_DIR/run/$STACK_PROFILE-$base"
 DYNAMODB_PORT=$((base + 0))
 SECRETS_PORT=$((base + 1))
 STRIPE_PORT=$((base + 2))
