@@ -6,7 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
 bash infra/local/setup.sh
-trap 'bash infra/local/stack.sh stop' EXIT
+# Everything started here is stopped on exit. Explicit INT/TERM traps: without them bash
+# skips the EXIT trap when Ctrl-C kills it.
+started_groups=()
+cleanup() {
+  trap - EXIT INT TERM
+  for group in "${started_groups[@]}"; do kill -TERM -- "-$group" 2>/dev/null || true; done
+  bash infra/local/stack.sh stop
+}
+trap 'exit 130' INT TERM
+trap cleanup EXIT
 bash infra/local/stack.sh start
 stack_env
 port_in_use "$WATCH_PORT" && die "port $WATCH_PORT for cargo lambda watch is in use (set STACK_PORT_BASE)"
@@ -14,7 +23,8 @@ port_in_use "$WATCH_PORT" && die "port $WATCH_PORT for cargo lambda watch is in 
 # Extra local servers (the demo frontend...) start from dev.d/, each in the background.
 for extra in infra/local/dev.d/*.sh; do
   [ -e "$extra" ] || continue
-  bash "$extra" &
+  setsid bash "$extra" < /dev/null &
+  started_groups+=($!)
 done
 
 cat >&2 <<MSG
@@ -29,7 +39,6 @@ cat >&2 <<MSG
              Stripe $STRIPE_API_BASE
 
 MSG
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" &
-watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null; pkill -P $$ 2>/dev/null; bash infra/local/stack.sh stop' EXIT
-wait $watch_pid
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" < /dev/null &
+started_groups+=($!)
+wait $!

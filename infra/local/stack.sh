@@ -30,9 +30,14 @@ stop_one() {
   rm -f "$RUN_DIR/$name.pid"
 }
 
+stop_all() { for name in stripe secretsmanager dynamodb; do stop_one "$name"; done; }
+
 case "${1:-}" in
   start)
     mkdir -p "$RUN_DIR"
+    # A start that fails half-way stops what it had started, so nothing is left behind.
+    started_ok=0
+    trap '[ "$started_ok" = 1 ] || stop_all' EXIT
     start_one dynamodb "$DYNAMODB_PORT" moto_server -H 127.0.0.1 -p "$DYNAMODB_PORT"
     start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
     start_one stripe "$STRIPE_PORT" localstripe --port "$STRIPE_PORT" --from-scratch
@@ -40,10 +45,11 @@ case "${1:-}" in
     wait_http secretsmanager "$AWS_ENDPOINT_URL_SECRETS_MANAGER" 30
     wait_http stripe "$STRIPE_API_BASE/v1/customers" 30
     python "$REPO_ROOT/infra/local/bootstrap.py" || die "creating the table and the secret failed"
+    started_ok=1
     log "$STACK_PROFILE stack up: DynamoDB :$DYNAMODB_PORT, Secrets Manager :$SECRETS_PORT, Stripe :$STRIPE_PORT"
     ;;
   stop)
-    for name in stripe secretsmanager dynamodb; do stop_one "$name"; done
+    stop_all
     log "$STACK_PROFILE stack stopped"
     ;;
   status)

@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
 bash infra/local/setup.sh
+trap 'exit 130' INT TERM
 trap 'bash infra/local/stack.sh stop' EXIT
 bash infra/local/stack.sh start
 stack_env
