@@ -2,6 +2,8 @@
 //! `infra/local/test.sh` starts (moto for DynamoDB and Secrets Manager, localstripe for Stripe),
 //! through the same adapters the functions use in AWS.
 
+pub mod replay;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A setting the test stack exports; a clear failure when the stack is not running.

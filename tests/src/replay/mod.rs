@@ -1,0 +1,32 @@
+//! Replays the request fixtures in `events/` (see events/README.md) against the real local
+//! endpoints and checks each outcome. The pieces are small and pure, so they are unit-tested
+//! here; `src/bin/replay.rs` only wires them to the network.
+
+pub mod expect;
+pub mod fixture;
+pub mod local_bearer;
+pub mod request;
+pub mod stripe_signature;
+
+/// Replaces every `{{run}}` placeholder. Done on the raw text, before parsing or signing, so a
+/// placeholder inside a JSON string, a header or a Stripe body is replaced alike.
+pub fn substitute_run(text: &str, run: &str) -> String {
+    text.replace("{{run}}", run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_placeholder_is_replaced() {
+        assert_eq!(
+            substitute_run(r#"{"sub":"user-{{run}}","email":"a-{{run}}@x.io"}"#, "r1"),
+            r#"{"sub":"user-r1","email":"a-r1@x.io"}"#
+        );
+        assert_eq!(
+            substitute_run("{{ run }} {{other}}", "r1"),
+            "{{ run }} {{other}}"
+        );
+    }
+}
