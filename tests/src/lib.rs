@@ -58,3 +58,36 @@ pub fn user(user_id: &str, email: &str) -> referral_core::User {
         stripe_customer_id: None,
     }
 }
+
+/// A local bearer token for `sub`, as `infra/local/mint_token.py` mints them (AUTH_MODE=local).
+pub fn local_bearer(sub: &str, email: Option<&str>) -> String {
+    let now = referral_core::unix_now();
+    let mut claims = serde_json::json!({
+        "sub": sub, "iss": referral_core::identity::LOCAL_ISSUER, "iat": now, "exp": now + 600,
+    });
+    if let Some(email) = email {
+        claims["email"] = email.into();
+    }
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(stack_var("LOCAL_AUTH_SECRET").as_bytes()),
+    )
+    .expect("HS256 encoding");
+    format!("Bearer {token}")
+}
+
+/// The URL at which `cargo lambda watch` serves `function`.
+pub fn function_url(function: &str) -> String {
+    format!("{}/lambda-url/{function}/", stack_var("LOCAL_WATCH_URL"))
+}
+
+/// The environment's secret, read from the Secrets Manager stand-in.
+pub async fn stack_secrets() -> referral_core::AppSecrets {
+    use referral_core::secrets::{SecretLoader, SecretsManagerLoader};
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    SecretsManagerLoader::new(client, stack_var("SECRET_ID"))
+        .load()
+        .await
+        .expect("the stack's secret")
+}
