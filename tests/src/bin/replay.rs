@@ -217,13 +217,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let events = opts.events.canonicalize().unwrap_or(opts.events.clone());
     if let Some(only) = &opts.only {
         fixtures.retain(|f| f.name.contains(only.as_str()));
     }
     println!(
         "replaying {} fixtures from {} (run id {})",
         fixtures.len(),
-        opts.events.display(),
+        events.display(),
         opts.run
     );
     let mut failed = 0;
