@@ -59,20 +59,22 @@ wait_http() {
   die "$name did not answer at $url within ${secs}s (see $RUN_DIR/$name.log)"
 }
 
-# Serves every function with `cargo lambda watch` on $WATCH_PORT, in its own process group
-# (pid in $RUN_DIR/watch.pid), and waits until it answers. Put `stop_watch` in the EXIT trap
-# before calling it, so a failed start is cleaned up too.
-start_watch() {
-  port_in_use "$WATCH_PORT" && die "port $WATCH_PORT for cargo lambda watch is in use (set STACK_PORT_BASE)"
+# Serves every function with `cargo lambda watch` on a port (default $WATCH_PORT), in its own
+# process group (pid in $RUN_DIR/<name>.pid, log beside it), and waits until it answers. Put
+# `stop_watch [name]` in the EXIT trap before calling it, so a failed start is cleaned up too.
+start_watch() { # [port] [name]
+  local port=${1:-$WATCH_PORT} name=${2:-watch}
+  port_in_use "$port" && die "port $port for cargo lambda watch is in use (set STACK_PORT_BASE)"
   mkdir -p "$RUN_DIR"
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
-    > "$RUN_DIR/watch.log" 2>&1 < /dev/null &
-  echo $! > "$RUN_DIR/watch.pid"
-  wait_http watch "$LOCAL_WATCH_URL/" 60
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/$name.pid"
+  wait_http "$name" "http://127.0.0.1:$port/" 60
 }
 
-stop_watch() {
-  [ -f "$RUN_DIR/watch.pid" ] || return 0
-  kill -TERM -- "-$(cat "$RUN_DIR/watch.pid")" 2>/dev/null || true
-  rm -f "$RUN_DIR/watch.pid"
+stop_watch() { # [name]
+  local pidfile="$RUN_DIR/${1:-watch}.pid"
+  [ -f "$pidfile" ] || return 0
+  kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
 }

@@ -28,18 +28,68 @@ pub enum InitError {
 
 impl Base {
     pub async fn init() -> Result<Self, InitError> {
+        let mut timing = InitTiming::from_env();
         let config = CommonConfig::from_env()?;
+        timing.stage("config");
         let sdk = crate::aws::sdk_config().await;
+        timing.stage("sdkConfig");
         let secrets = secrets::from_config(&config.secret_source, config.secret_cache_ttl, &sdk);
+        timing.stage("secretsClient");
         let initial_secrets = secrets.current().await?;
+        timing.stage("secretRead");
+        let auth = Authenticator::new(&config.auth_mode);
+        let store = DynamoStore::from_sdk(&sdk, &config.table_name);
+        timing.stage("authAndStore");
+        timing.report();
         Ok(Self {
-            auth: Authenticator::new(&config.auth_mode),
-            store: DynamoStore::from_sdk(&sdk, &config.table_name),
+            auth,
+            store,
             config,
             sdk,
             secrets,
             initial_secrets,
         })
+    }
+}
+
+/// Opt-in (`INIT_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
+/// line on stderr for the perf harness (`infra/local/perf.sh`). `startUnixMicros` lets it place
+/// the start of init against the moment it spawned the process. Off, it costs one env lookup.
+struct InitTiming(Option<(u128, std::time::Instant, Vec<(&'static str, u128)>)>);
+
+impl InitTiming {
+    fn from_env() -> Self {
+        let on = std::env::var_os("INIT_TIMING").is_some_and(|v| v == "1");
+        Self(on.then(|| {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            (unix, std::time::Instant::now(), Vec::with_capacity(5))
+        }))
+    }
+
+    fn stage(&mut self, name: &'static str) {
+        if let Some((_, last, stages)) = &mut self.0 {
+            stages.push((name, last.elapsed().as_micros()));
+            *last = std::time::Instant::now();
+        }
+    }
+
+    fn report(self) {
+        if let Some(line) = self.line() {
+            eprintln!("{line}");
+        }
+    }
+
+    fn line(&self) -> Option<String> {
+        let (start, _, stages) = self.0.as_ref()?;
+        let fields: String = stages
+            .iter()
+            .map(|(name, us)| format!(",\"{name}\":{us}"))
+            .collect();
+        Some(format!(
+            "{{\"initTiming\":{{\"startUnixMicros\":{start}{fields}}}}}"
+        ))
     }
 }
 
@@ -49,4 +99,25 @@ pub fn exit_on_init_error(function: &str, err: &dyn std::fmt::Display) -> ! {
     tracing::error!(function, error = %err, "init failed");
     eprintln!("{function}: init failed: {err}");
     std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timing_line_is_json_with_every_stage_and_absent_when_off() {
+        let mut timing = InitTiming(Some((
+            1_700_000_000_000_000,
+            std::time::Instant::now(),
+            vec![],
+        )));
+        timing.stage("config");
+        timing.stage("secretRead");
+        let line: serde_json::Value = serde_json::from_str(&timing.line().unwrap()).unwrap();
+        let t = &line["initTiming"];
+        assert_eq!(t["startUnixMicros"], 1_700_000_000_000_000u64);
+        assert!(t["config"].is_u64() && t["secretRead"].is_u64());
+        assert_eq!(InitTiming(None).line(), None);
+    }
 }

@@ -3,6 +3,7 @@
 //! through the same adapters the functions use in AWS.
 
 pub mod replay;
+pub mod runtime_api;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

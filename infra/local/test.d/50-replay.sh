@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Replays every fixture in events/ through the functions served by `cargo lambda watch` (already
-# running, with the stack's environment exported by test.sh) and fails on any changed outcome.
-# First it proves the replay itself can fail: a wrong expectation and a missing one must.
-set -euo pipefail
-cd "$(dirname "$0")/../../.."
-runner="${CARGO_TARGET_DIR:-target}/debug/replay"
+# Replays every fixture in events/ against the functions and fails on any changed outcome:
+#   1. a self-check: a wrong expectation and a missing one must make the replay fail;
+#   2. every fixture as an HTTP request to its function URL on the running `cargo lambda watch`
+#      (AUTH_MODE=local: the fixture's caller gets a local bearer token);
+#   3. every fixture as the event itself through the invoke API that `cargo lambda invoke
+#      --data-file` uses, on a second watch with AUTH_MODE=jwt-authorizer (the deployed mode:
+#      the caller comes from the event's requestContext), plus one literal `cargo lambda invoke`.
+# Runs inside test.sh, with the test stack's environment exported.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+cd "$REPO_ROOT"
+runner="$CARGO_TARGET_DIR/debug/replay"
 [ -x "$runner" ] || cargo build --quiet -p integration-tests --bin replay
 
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+trap 'stop_watch watch-authorizer; rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/cello-token"
 cp events/cello-token/no-identity.json "$scratch/cello-token/"
 echo '{"status": 200, "body": {"/error/code": "unauthorized"}}' \
@@ -23,4 +28,15 @@ grep -q 'FAIL  cello-token/no-expectation .*no .expect.json' <<<"$out" \
   || { echo "the replay did not report the missing expectation:"; echo "$out"; exit 1; }
 echo "replay self-check: a changed outcome and a missing expectation fail"
 
-exec "$runner"
+"$runner" --via url
+
+# The deployed identity mode needs its own watch: the functions read AUTH_MODE at start-up.
+authorizer_port=$((WATCH_PORT + 3))
+AUTH_MODE=jwt-authorizer start_watch "$authorizer_port" watch-authorizer
+LOCAL_WATCH_URL="http://127.0.0.1:$authorizer_port" AUTH_MODE=jwt-authorizer "$runner" --via invoke
+
+out=$(cargo lambda invoke cello-token --invoke-address 127.0.0.1 --invoke-port "$authorizer_port" \
+  --data-file events/cello-token/valid.json)
+grep -q '"statusCode":200' <<<"$out" && grep -q '\\"token\\":\\"ey' <<<"$out" \
+  || { echo "cargo lambda invoke --data-file events/cello-token/valid.json gave: $out"; exit 1; }
+echo "cargo lambda invoke --data-file events/cello-token/valid.json: 200 with a token"

@@ -1,41 +1,63 @@
-//! Replays every fixture in `events/` through the local `cargo lambda watch` endpoints and
-//! checks each outcome against its `.expect.json`. One line per fixture; exits non-zero when a
-//! fixture fails or has no expectation. Run it through `infra/local/replay.sh` (which starts the
-//! stack and the functions) or inside the test command's stage, where both are running.
+//! Replays every fixture in `events/` through the local `cargo lambda watch` and checks each
+//! outcome against its `.expect.json`. One line per fixture; exits non-zero when a fixture
+//! fails or has no expectation. Run it through `infra/local/replay.sh` (which starts the stack
+//! and the functions) or inside the test command's stage, where both are running.
 //!
-//!     replay [--events DIR] [--only TEXT] [--run ID]
+//!     replay [--via url|invoke] [--events DIR] [--only TEXT] [--run ID]
+//!
+//! `--via url` (default) sends each fixture as the HTTP request it describes to the function's
+//! URL (`/lambda-url/<function>/...`). `--via invoke` sends the event document itself to the
+//! invoke API that `cargo lambda invoke --data-file` uses, so the function reads it exactly as
+//! Lambda would hand it over (with `AUTH_MODE=jwt-authorizer`, the caller comes from the
+//! event's `requestContext`). Under `AUTH_MODE=local` a fixture's caller gets a local bearer
+//! token either way; Stripe bodies are signed now with the stack's webhook secret.
 
 use integration_tests::replay::expect::{Expectation, Outcome, snippet};
 use integration_tests::replay::fixture::{self, Fixture, Kind};
 use integration_tests::replay::{local_bearer, request, stripe_signature, substitute_run};
-use referral_core::SecretSource;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Url,
+    Invoke,
+}
+
 struct Options {
+    via: Via,
     events: PathBuf,
     only: Option<String>,
     run: String,
 }
 
+const USAGE: &str = "usage: replay [--via url|invoke] [--events DIR] [--only TEXT] [--run ID]";
+
 fn options() -> Result<Options, String> {
     let mut opts = Options {
+        via: Via::Url,
         events: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../events")),
         only: None,
         run: run_id(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
         match arg.as_str() {
+            "--via" => {
+                opts.via = match value()?.as_str() {
+                    "url" => Via::Url,
+                    "invoke" => Via::Invoke,
+                    other => return Err(format!("--via url|invoke, not {other}")),
+                }
+            }
             "--events" => opts.events = PathBuf::from(value()?),
             "--only" => opts.only = Some(value()?),
             "--run" => opts.run = value()?,
-            "-h" | "--help" => {
-                return Err("usage: replay [--events DIR] [--only TEXT] [--run ID]".into());
-            }
-            other => return Err(format!("unknown argument {other}")),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     Ok(opts)
@@ -87,29 +109,42 @@ impl Stack {
         })
     }
 
-    /// The webhook signing secret the function accepts: the first of `stripeWebhookSecrets`
-    /// in the stack's secret, read the way the functions read it.
+    /// The webhook signing secret, read from the stack once.
     async fn webhook_secret(&mut self) -> Result<String, String> {
         if let Some(secret) = &self.webhook_secret {
             return Ok(secret.clone());
         }
-        let config = referral_core::CommonConfig::from_env().map_err(|e| e.to_string())?;
-        let sdk = referral_core::aws::sdk_config().await;
-        let source = referral_core::secrets::from_config(
-            &config.secret_source,
-            config.secret_cache_ttl,
-            &sdk,
-        );
-        let secrets = source.current().await.map_err(|e| e.to_string())?;
-        let first = secrets
-            .stripe_webhook_secrets()
-            .map_err(|e| e.to_string())?[0]
-            .expose()
-            .to_owned();
+        let first = integration_tests::replay::stack_webhook_secret().await?;
         self.webhook_secret = Some(first.clone());
         Ok(first)
     }
 
+    /// The fixture as an API Gateway v2 event: run id substituted (before the token is minted
+    /// and before a Stripe body is signed), the caller's local bearer added, a Stripe body
+    /// signed and wrapped.
+    async fn event_for(&mut self, fixture: &Fixture, run: &str) -> Result<Value, String> {
+        let text = std::fs::read_to_string(&fixture.path).map_err(|e| e.to_string())?;
+        let text = substitute_run(&text, run);
+        let now = referral_core::unix_now();
+        match fixture.kind {
+            Kind::StripeBody => {
+                let secret = self.webhook_secret().await?;
+                let signature = stripe_signature::header(&secret, now, text.as_bytes());
+                Ok(request::stripe_api_event(&text, &signature))
+            }
+            Kind::ApiEvent => {
+                request::check_lambda_http_parses(&text)?;
+                let mut event: Value =
+                    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+                if let Some(secret) = &self.local_auth_secret {
+                    local_bearer::add_to_event(&mut event, secret, now);
+                }
+                Ok(event)
+            }
+        }
+    }
+
+    /// Through the function URL, as a browser or Stripe would call it.
     async fn send(&self, function: &str, call: &request::HttpCall) -> Result<Outcome, String> {
         let url = format!(
             "{}/lambda-url/{function}{}",
@@ -130,10 +165,8 @@ impl Stack {
             .headers()
             .iter()
             .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), value)
             })
             .collect();
         let body = res
@@ -146,49 +179,51 @@ impl Stack {
             body: body.to_vec(),
         })
     }
-}
 
-/// Builds the request a fixture describes, with the run id substituted first (before the
-/// token is minted and before a Stripe body is signed).
-async fn call_for(
-    stack: &mut Stack,
-    fixture: &Fixture,
-    run: &str,
-) -> Result<request::HttpCall, String> {
-    let text = std::fs::read_to_string(&fixture.path).map_err(|e| e.to_string())?;
-    let text = substitute_run(&text, run);
-    match fixture.kind {
-        Kind::StripeBody => {
-            let secret = stack.webhook_secret().await?;
-            let signature =
-                stripe_signature::header(&secret, referral_core::unix_now(), text.as_bytes());
-            Ok(request::stripe_call(&text, &signature))
+    /// Through the invoke API `cargo lambda invoke --data-file` uses: the event as Lambda
+    /// hands it to the function, and the function's response document.
+    async fn invoke(&self, function: &str, event: &Value) -> Result<Outcome, String> {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.watch_url
+        );
+        let res = self
+            .client
+            .post(url)
+            .json(event)
+            .send()
+            .await
+            .map_err(|e| format!("invoke failed: {e}"))?;
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("invoke answered {status}: {}", snippet(&body)));
         }
-        Kind::ApiEvent => {
-            request::check_lambda_http_parses(&text)?;
-            let event: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-            let mut call = request::from_api_event(&event)?;
-            if let (Some(secret), Some(claims), None) = (
-                &stack.local_auth_secret,
-                request::authorizer_claims(&event),
-                call.header("authorization"),
-            ) {
-                let bearer = local_bearer::authorization(claims, secret, referral_core::unix_now());
-                call.headers.push(("authorization".into(), bearer));
-            }
-            Ok(call)
-        }
+        Outcome::from_api_response(&body)
     }
 }
 
-async fn replay_one(stack: &mut Stack, fixture: &Fixture, run: &str) -> Result<u16, String> {
+async fn replay_one(
+    stack: &mut Stack,
+    via: Via,
+    fixture: &Fixture,
+    run: &str,
+) -> Result<u16, String> {
     let expect_path = fixture.expect.as_ref().ok_or("no .expect.json beside it")?;
     let expect_text = std::fs::read_to_string(expect_path).map_err(|e| e.to_string())?;
     let expectation = Expectation::parse(&substitute_run(&expect_text, run))
         .map_err(|e| format!("bad .expect.json: {e}"))?;
-    let call = call_for(stack, fixture, run).await?;
-    let outcome = stack.send(&fixture.function, &call).await?;
+    let event = stack.event_for(fixture, run).await?;
+    let outcome = match via {
+        Via::Url => {
+            let call = request::from_api_event(&event)?;
+            stack.send(&fixture.function, &call).await?
+        }
+        Via::Invoke => stack.invoke(&fixture.function, &event).await?,
+    };
     let diffs = expectation.differences(&outcome);
     if diffs.is_empty() {
         Ok(outcome.status)
@@ -221,10 +256,15 @@ async fn main() -> ExitCode {
     if let Some(only) = &opts.only {
         fixtures.retain(|f| f.name.contains(only.as_str()));
     }
+    let via = match opts.via {
+        Via::Url => "function URLs",
+        Via::Invoke => "the invoke API",
+    };
     println!(
-        "replaying {} fixtures from {} (run id {})",
+        "replaying {} fixtures from {} through {via} at {} (run id {})",
         fixtures.len(),
         events.display(),
+        stack.watch_url,
         opts.run
     );
     let mut failed = 0;
@@ -237,7 +277,7 @@ async fn main() -> ExitCode {
     }
     for fixture in &fixtures {
         let started = Instant::now();
-        let result = replay_one(&mut stack, fixture, &opts.run).await;
+        let result = replay_one(&mut stack, opts.via, fixture, &opts.run).await;
         let ms = started.elapsed().as_millis();
         match result {
             Ok(status) => println!("pass  {:<44} {status}  {ms} ms", fixture.name),
@@ -251,10 +291,10 @@ async fn main() -> ExitCode {
         println!("FAIL  no fixtures found: nothing was replayed");
         return ExitCode::FAILURE;
     }
+    let total = fixtures.len() + orphans.len();
     println!(
-        "{} fixtures, {} passed, {failed} failed",
-        fixtures.len(),
-        fixtures.len() + orphans.len() - failed
+        "{total} checked, {} passed, {failed} failed",
+        total - failed
     );
     if failed == 0 {
         ExitCode::SUCCESS

@@ -31,6 +31,43 @@ pub struct Outcome {
     pub body: Vec<u8>,
 }
 
+impl Outcome {
+    /// The outcome in a function's API Gateway (payload 2.0) response document, as the
+    /// function posts it to the Lambda Runtime API.
+    pub fn from_api_response(document: &[u8]) -> Result<Self, String> {
+        use base64::Engine;
+        let v: Value = serde_json::from_slice(document)
+            .map_err(|e| format!("the function's response is not JSON: {e}"))?;
+        let status = v
+            .get("statusCode")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or("the function's response has no statusCode")?;
+        let headers = v
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(n, v)| Some((n.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let text = v.get("body").and_then(Value::as_str).unwrap_or("");
+        let body = if v.get("isBase64Encoded") == Some(&Value::Bool(true)) {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("the response body is not base64: {e}"))?
+        } else {
+            text.as_bytes().to_vec()
+        };
+        Ok(Self {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 impl Expectation {
     pub fn parse(text: &str) -> Result<Self, String> {
         let e: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -183,6 +220,27 @@ mod tests {
             with_body.differences(&got),
             ["body is not JSON: <html>Bad Gateway</html>"]
         );
+    }
+
+    #[test]
+    fn reads_a_lambda_http_response_document() {
+        let doc = json!({"statusCode": 401, "headers": {"content-type": "application/json"},
+                         "multiValueHeaders": {}, "body": "{\"error\":{\"code\":\"unauthorized\"}}",
+                         "isBase64Encoded": false, "cookies": []});
+        let got = Outcome::from_api_response(doc.to_string().as_bytes()).unwrap();
+        let e = expectation(
+            json!({"status": 401, "headers": {"content-type": "application/json"},
+                                   "body": {"/error/code": "unauthorized"}}),
+        );
+        assert!(e.differences(&got).is_empty());
+        let b64 = json!({"statusCode": 200, "body": "e30=", "isBase64Encoded": true});
+        assert_eq!(
+            Outcome::from_api_response(b64.to_string().as_bytes())
+                .unwrap()
+                .body,
+            b"{}"
+        );
+        assert!(Outcome::from_api_response(b"{}").is_err());
     }
 
     #[test]

@@ -8,6 +8,23 @@ pub mod local_bearer;
 pub mod request;
 pub mod stripe_signature;
 
+/// The webhook signing secret the stack's functions accept: the first of
+/// `stripeWebhookSecrets` in the environment's secret, read the way the functions read it.
+pub async fn stack_webhook_secret() -> Result<String, String> {
+    use referral_core::SecretSource;
+    let config = referral_core::CommonConfig::from_env().map_err(|e| e.to_string())?;
+    let sdk = referral_core::aws::sdk_config().await;
+    let source =
+        referral_core::secrets::from_config(&config.secret_source, config.secret_cache_ttl, &sdk);
+    let secrets = source.current().await.map_err(|e| e.to_string())?;
+    let first = secrets
+        .stripe_webhook_secrets()
+        .map_err(|e| e.to_string())?[0]
+        .expose()
+        .to_owned();
+    Ok(first)
+}
+
 /// Replaces every `{{run}}` placeholder. Done on the raw text, before parsing or signing, so a
 /// placeholder inside a JSON string, a header or a Stripe body is replaced alike.
 pub fn substitute_run(text: &str, run: &str) -> String {

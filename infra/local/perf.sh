@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The performance harness (not part of the test command; a few minutes on 2 cores):
+#   1. builds the functions' native release binaries and their arm64 release zips;
+#   2. runs the in-process criterion benchmarks (token mint, webhook verify + parse);
+#   3. starts the local stack and runs each release binary against our minimal Lambda Runtime
+#      API (tests/src/runtime_api.rs), --runs times from a cold process: init, first and warm
+#      invocation latency, peak RSS, and the init breakdown the functions print with
+#      INIT_TIMING=1;
+#   4. prints one table of medians and writes it to .local/perf/perf.md (raw figures beside it).
+# Usage: bash infra/local/perf.sh [--runs N] [--warm N]      (defaults: 15 runs, 200 warm)
+export STACK_PROFILE=${STACK_PROFILE:-test}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+runs=15 warm=200
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --warm) warm=$2; shift 2 ;;
+    *) die "unknown argument $1 (usage: perf.sh [--runs N] [--warm N])" ;;
+  esac
+done
+FUNCTIONS=(cello-token signup stripe-webhook)
+OUT="$LOCAL_DIR/perf"
+mkdir -p "$OUT"
+rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
+
+bash infra/local/setup.sh
+export PATH="$VENV/bin:$PATH"
+
+log "release builds: native binaries and the Runtime API driver"
+cargo build --release --quiet "${FUNCTIONS[@]/#/-p}" \
+  || die "release build of the functions failed"
+cargo build --release --quiet -p integration-tests --bin runtime_api || die "building the driver failed"
+
+log "arm64 release zips (cargo lambda build; a no-op when they are current)"
+cargo lambda build --release --arm64 --output-format zip "${FUNCTIONS[@]/#/-p}" >"$OUT/lambda-build.log" 2>&1 \
+  || die "cargo lambda build --release --arm64 failed (see $OUT/lambda-build.log)"
+for fn in "${FUNCTIONS[@]}"; do
+  zip="$CARGO_TARGET_DIR/lambda/$fn/bootstrap.zip"
+  [ -f "$zip" ] || die "no zip at $zip after cargo lambda build"
+  printf '%s\t%s\n' "$fn" "$(stat -c %s "$zip")" >> "$OUT/zips.tsv"
+done
+
+# In-process benchmarks, written by each function's issue; criterion keeps each benchmark's
+# estimates (median included) under $CARGO_TARGET_DIR/criterion/<id>/new/estimates.json.
+bench() { # package bench
+  if [ ! -f "functions/$1/benches/$2.rs" ]; then
+    log "no benchmark functions/$1/benches/$2.rs yet: skipped"
+    printf '%s\t%s\tmissing\n' "$1" "$2" >> "$OUT/benches.tsv"
+    return 0
+  fi
+  log "cargo bench -p $1 --bench $2"
+  local stamp="$OUT/.bench-$2"
+  touch "$stamp"
+  cargo bench --quiet -p "$1" --bench "$2" >"$OUT/bench-$2.log" 2>&1 \
+    || die "cargo bench -p $1 --bench $2 failed (see $OUT/bench-$2.log)"
+  find "$CARGO_TARGET_DIR/criterion" -path '*/new/estimates.json' -newer "$stamp" | sort |
+    while read -r est; do
+      id=${est#"$CARGO_TARGET_DIR/criterion/"}; id=${id%/new/estimates.json}
+      printf '%s\t%s\t%s\n' "$1" "$id" "$est" >> "$OUT/benches.tsv"
+    done
+}
+bench cello-token mint
+bench stripe-webhook verify_parse
+
+trap 'exit 130' INT TERM
+trap 'bash infra/local/stack.sh stop' EXIT
+bash infra/local/stack.sh start
+stack_env
+
+# What each function is measured with (the first invocation must match the fixture's
+# .expect.json; warm invocations must not fail).
+measure() { # function fixture [driver flags]
+  local fn=$1 event=$2; shift 2
+  [ -f "$event" ] || die "no fixture $event to measure $fn with"
+  log "$fn: $runs cold starts, $warm warm invocations each ($event $*)"
+  "$CARGO_TARGET_DIR/release/runtime_api" --function "$fn" --binary "$CARGO_TARGET_DIR/release/$fn" \
+    --event "$event" --runs "$runs" --warm "$warm" "$@" >> "$OUT/runtime.jsonl" \
+    || die "measuring $fn failed"
+}
+measure cello-token events/cello-token/valid.json
+measure signup "${PERF_SIGNUP_EVENT:-events/signup/new-user-with-ucc.json}"
+measure stripe-webhook "${PERF_WEBHOOK_EVENT:-events/stripe/invoice-paid.json}" --stripe --fresh-each
+
+{
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD); $runs cold starts × $warm warm invocations per function."
+  echo
+  python3 infra/local/perf_table.py "$OUT"
+} > "$OUT/perf.md"
+cat "$OUT/perf.md"
+log "table written to $OUT/perf.md"
