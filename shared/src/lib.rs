@@ -6,6 +6,7 @@
 //! takes the ports by reference so it runs in unit tests without AWS.
 
 pub mod aws;
+pub mod cello;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -13,7 +14,11 @@ pub mod identity;
 pub mod init;
 pub mod secrets;
 pub mod store;
+pub mod stripe;
 pub mod telemetry;
+#[cfg(any(test, feature = "memory"))]
+pub mod testing;
+pub mod validate;
 
 pub use config::{CommonConfig, ConfigError};
 pub use error::ApiError;

@@ -57,6 +57,21 @@ pub enum SecretError {
     MissingField(&'static str),
 }
 
+impl From<SecretError> for crate::error::ApiError {
+    fn from(e: SecretError) -> Self {
+        match e {
+            SecretError::Unavailable => {
+                crate::error::ApiError::unavailable("a dependency is busy; retry shortly", 2)
+            }
+            // The message names a field or the secret id, never a value.
+            other => {
+                tracing::error!(error = %other, "secret unusable");
+                crate::error::ApiError::internal()
+            }
+        }
+    }
+}
+
 impl AppSecrets {
     pub fn parse(json: &str, version: impl Into<String>) -> Result<Self, SecretError> {
         let mut s: AppSecrets = serde_json::from_str(json).map_err(|e| {

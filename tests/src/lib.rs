@@ -56,3 +56,85 @@ pub fn user(user_id: &str, email: &str) -> referral_core::User {
         stripe_customer_id: None,
     }
 }
+
+/// A local bearer token for `sub`, as `infra/local/mint_token.py` mints them (AUTH_MODE=local).
+pub fn local_bearer(sub: &str, email: Option<&str>) -> String {
+    let now = referral_core::unix_now();
+    let mut claims = serde_json::json!({
+        "sub": sub, "iss": referral_core::identity::LOCAL_ISSUER, "iat": now, "exp": now + 600,
+    });
+    if let Some(email) = email {
+        claims["email"] = email.into();
+    }
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(stack_var("LOCAL_AUTH_SECRET").as_bytes()),
+    )
+    .expect("HS256 encoding");
+    format!("Bearer {token}")
+}
+
+/// The URL at which `cargo lambda watch` serves `function`.
+pub fn function_url(function: &str) -> String {
+    format!("{}/lambda-url/{function}/", stack_var("LOCAL_WATCH_URL"))
+}
+
+/// The environment's secret, read from the Secrets Manager stand-in.
+pub async fn stack_secrets() -> referral_core::AppSecrets {
+    use referral_core::secrets::{SecretLoader, SecretsManagerLoader};
+    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    SecretsManagerLoader::new(client, stack_var("SECRET_ID"))
+        .load()
+        .await
+        .expect("the stack's secret")
+}
+
+/// The customers the Stripe stand-in holds for `email`, as JSON objects.
+pub async fn stripe_customers(email: &str) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/v1/customers",
+        stack_var("STRIPE_API_BASE").trim_end_matches('/')
+    );
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(url)
+        .query(&[("email", email), ("limit", "100")])
+        .bearer_auth(stripe_key())
+        .send()
+        .await
+        .expect("the Stripe stand-in answers")
+        .json()
+        .await
+        .expect("a JSON list");
+    page["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// The local stack's Stripe test key (a stand-in value, not a real key).
+pub fn stripe_key() -> String {
+    std::env::var("LOCAL_STRIPE_SECRET_KEY").unwrap_or_else(|_| "sk_test_local_stand_in".into())
+}
+
+/// POSTs `body` to a function served by `cargo lambda watch`, as the frontend would.
+pub async fn post_function(
+    function: &str,
+    bearer: Option<&str>,
+    cookie: Option<&str>,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(function_url(function))
+        .header("content-type", "application/json")
+        .header("origin", stack_var("LOCAL_FRONTEND_URL"))
+        .body(body.to_owned());
+    if let Some(bearer) = bearer {
+        req = req.header("authorization", bearer);
+    }
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let resp = req.send().await.expect("cargo lambda watch answers");
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let text = resp.text().await.expect("a body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, headers, json)
+}

@@ -1,38 +1,39 @@
-//! cello-token Lambda: wiring only. Everything is built once here, at init.
+//! cello-token Lambda: wiring only. Config, secret, signing key and clients are built once here.
 
-use lambda_http::{
-    Error, Request,
-    http::{Method, StatusCode},
-    service_fn,
-};
-use referral_core::ApiError;
-use referral_core::http::{Cors, Reply, Route};
+use cello_token::handler::TokenHandler;
+use cello_token::settings::TokenSettings;
+use lambda_http::{Error, Request, http::Method, service_fn};
+use referral_core::cello::SignerCache;
+use referral_core::http::{Cors, Route};
 use referral_core::init::{Base, exit_on_init_error};
+
+const FUNCTION: &str = "cello-token";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     referral_core::telemetry::init();
     let base = Base::init()
         .await
-        .unwrap_or_else(|e| exit_on_init_error("cello-token", &e));
+        .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
+    let settings = TokenSettings::from_settings(&referral_core::config::from_env())
+        .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
+    let signers = SignerCache::new(&base.initial_secrets, settings.ttl)
+        .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let route = Route {
         method: Method::POST,
         cors: Cors::new(base.config.cors_allowed_origins.clone()),
-        max_body_bytes: 16 * 1024,
+        max_body_bytes: 4 * 1024,
     };
-    let route = &route;
+    let handler = TokenHandler {
+        store: base.store,
+        secrets: base.secrets,
+        auth: base.auth,
+        settings,
+        signers,
+    };
+    let (route, handler) = (&route, &handler);
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(
-            route
-                .serve(req, |_| async {
-                    Err::<Reply, _>(ApiError::new(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "not_implemented",
-                        "/cello/token is not implemented yet",
-                    ))
-                })
-                .await,
-        )
+        Ok::<_, Error>(route.serve(req, |req| handler.handle(req)).await)
     }))
     .await
 }

@@ -7,9 +7,12 @@
 //! | email uniqueness | `EMAIL#<lowercased email>` | `EMAIL` |
 //! | Stripe customer → user | `CUSTOMER#<customer id>` | `CUSTOMER` |
 //! | processed Stripe event (TTL) | `STRIPE_EVENT#<event id>` | `EVENT` |
+//! The user item also carries signup's claim on the Stripe customer creation
+//! (`claimOwner`, `claimUntil`, `claimAttempts`; see `customer_link`).
 //! The user and its email item are written in one transaction, each with a condition, so a
 //! retry never duplicates a user and two users never share an email.
 
+pub mod customer_link;
 pub mod dynamo;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
