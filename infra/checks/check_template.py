@@ -58,6 +58,7 @@ SECRET_FALLBACK = {
 DEFAULTED_IN_AWS = {
     "SECRET_SOURCE": "defaults to secretsmanager",
     "SECRET_CACHE_TTL_SECONDS": "defaults to 300 s",
+    "SIGNUP_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the signup function's timeout",
 }
 # Variables read by libraries rather than by our code; the template may set them.
 READ_BY_LIBRARIES = {"RUST_LOG": "tracing-subscriber's EnvFilter (shared/src/telemetry.rs)"}

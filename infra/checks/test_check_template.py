@@ -211,9 +211,9 @@ class Environment(unittest.TestCase):
         self.assertProblem(problems(t), "its code reads TABLE_NAME but the template does not set it")
 
     def test_a_new_setting_in_a_function_must_reach_the_template(self):
-        code = with_code("functions/cello-token", 'let ttl = settings.seconds("CELLO_TOKEN_TTL_SECONDS")?;')
+        code = with_code("functions/cello-token", 'let ttl = settings.seconds("CELLO_WIDGET_THEME")?;')
         found = problems(code=code)
-        self.assertProblem(found, "CelloTokenFunction: its code reads CELLO_TOKEN_TTL_SECONDS")
+        self.assertProblem(found, "CelloTokenFunction: its code reads CELLO_WIDGET_THEME")
         # ...and only for that function.
         self.assertFalse(any("SignupFunction" in p for p in found), found)
 
