@@ -14,6 +14,8 @@
    env-var secret fallback, settings whose defaults are right in AWS).
 5. Each DynamoDB or Secrets Manager operation a function's own code calls is granted to it, and
    each one the shared crate calls is granted to some function.
+6. samconfig.toml beside the template only overrides parameters the template has, with allowed
+   values.
 
 Run: .local/venv/bin/python infra/checks/check_template.py [--template PATH]
 Exit status 1 with one line per problem; 0 with a summary when everything holds.
@@ -466,6 +468,26 @@ def check_permissions(t: dict, code: Code, template_dir: Path, repo: Path) -> li
 
 
 # ----------------------------------------------------------------------------------------------
+# 6. samconfig.toml
+
+
+def check_samconfig(t: dict, config: dict) -> list[str]:
+    """Each environment's parameter_overrides name template parameters with allowed values."""
+    problems = []
+    params = t.get("Parameters", {})
+    for env, commands in config.items():
+        if not isinstance(commands, dict):
+            continue
+        overrides = commands.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+        for name, value in re.findall(r'(\w+)="?([^"\s]*)"?', overrides):
+            if name not in params:
+                problems.append(f"samconfig [{env}]: parameter_overrides names {name}, not a template parameter")
+            elif "AllowedValues" in params[name] and value not in [str(v) for v in params[name]["AllowedValues"]]:
+                problems.append(f"samconfig [{env}]: {name}={value!r} is not one of {params[name]['AllowedValues']}")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
 
 
 def run_checks(t: dict, code: Code, template_dir: Path, repo: Path, translated: dict | None = None) -> list[str]:
@@ -491,6 +513,11 @@ def main() -> int:
     t = load_template(args.template)
     code = scan_code(REPO_ROOT)
     problems = run_checks(t, code, args.template.resolve().parent, REPO_ROOT)
+    samconfig = args.template.resolve().parent / "samconfig.toml"
+    if samconfig.exists():
+        problems += check_samconfig(t, tomllib.loads(samconfig.read_text()))
+    else:
+        problems.append(f"no samconfig.toml beside {args.template} (sam reads it from there)")
     if problems:
         for p in problems:
             print(f"template check: {p}")
@@ -499,7 +526,7 @@ def main() -> int:
     print(
         f"template check: {len(fns)} functions ↔ {len(code.packages)} packages, "
         f"{len(routes(t))} routes (public: {', '.join(sorted(PUBLIC_ROUTES))}), "
-        "no wildcard IAM, env vars and permissions match the code"
+        "no wildcard IAM, env vars and permissions match the code, samconfig.toml overrides valid"
     )
     return 0
 

@@ -226,5 +226,20 @@ class Environment(unittest.TestCase):
         self.assertEqual(ct.env_reads([ct.strip_test_modules(src)]), {"REAL", "AFTER"})
 
 
+class SamConfig(unittest.TestCase):
+    CONFIG = ct.tomllib.loads((TEMPLATE_DIR / "samconfig.toml").read_text())
+
+    def test_real_samconfig_passes(self):
+        self.assertEqual(ct.check_samconfig(TEMPLATE, self.CONFIG), [])
+        self.assertIn('StripeMode="live"', self.CONFIG["live"]["deploy"]["parameters"]["parameter_overrides"])
+
+    def test_unknown_parameter_or_value_fails(self):
+        config = copy.deepcopy(self.CONFIG)
+        config["live"]["deploy"]["parameters"]["parameter_overrides"] = 'StripeMode="prod" Stage="x"'
+        found = ct.check_samconfig(TEMPLATE, config)
+        self.assertTrue(any("StripeMode='prod' is not one of" in p for p in found), found)
+        self.assertTrue(any("names Stage, not a template parameter" in p for p in found), found)
+
+
 if __name__ == "__main__":
     unittest.main()
