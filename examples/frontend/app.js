@@ -22,6 +22,8 @@
   const COOKIE_MAX_AGE_SECONDS = 90 * 24 * 3600; // about 3 months, like Cello's attribution
   // What may go into a cookie unescaped. The API decides what is a valid code.
   const SAFE_CODE = /^[A-Za-z0-9_-]{1,64}$/;
+  // A call that hangs becomes an error the person sees, not a spinner forever.
+  const CALL_TIMEOUT_MS = 30_000;
 
   const $ = (id) => document.getElementById(id);
   const form = $('signin');
@@ -104,11 +106,18 @@
         mode: 'cors',
         // Sends the cookies of the API's site: the `cello-referral` fallback when the API
         // shares the page's site. The API must answer with Access-Control-Allow-Credentials.
-        credentials: 'include',
+        credentials: 'same-origin',
         headers,
         body: JSON.stringify(body),
+        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
       });
     } catch (e) {
+      if (e && e.name === 'TimeoutError') {
+        throw new ApiFailure({
+          code: 'timeout',
+          message: `${new URL(url, location.href).origin} did not answer within ${CALL_TIMEOUT_MS / 1000} s.`,
+        });
+      }
       // A CORS refusal and an unreachable server look the same to a page, on purpose.
       throw new ApiFailure({
         code: 'network_or_cors',

@@ -266,12 +266,18 @@ test('a referred visitor signs up through the cookie fallback and boots the widg
 
 test('logging in without signing up boots the widget with the identity\'s details', async () => {
   const who = fresh();
-  const { page, consoleErrors } = await openPage(`${PAGE}/`);
+  const { page, consoleErrors } = await openPage(`${PAGE}/?ucc=${who.ucc}`);
   const signups = signupRequests(page);
+  const tokenCalls = [];
+  page.on('request', (req) => req.url().includes('/lambda-url/cello-token') && tokenCalls.push(req));
   await fillSignin(page, who, { firstName: 'Katherine', lastName: 'Johnson', language: 'fr', uccInBody: true });
   await page.click('#login');
   await expectStep(page, 'Cello widget booted');
   assert.equal(signups.length, 0, 'logging in must not call POST /signup');
+  // The page's cookie goes with its credentialed calls to the API on another port of 127.0.0.1.
+  const posts = tokenCalls.filter((req) => req.method() === 'POST');
+  assert.equal(posts.length, 1);
+  assert.match((await posts[0].allHeaders()).cookie ?? '', new RegExp(`cello-referral=${who.ucc}`));
   await expectBoot(page, who, {
     language: 'fr',
     details: { firstName: 'Katherine', lastName: 'Johnson', fullName: 'Katherine Johnson', email: who.email },
