@@ -106,7 +106,7 @@
         mode: 'cors',
         // Sends the cookies of the API's site: the `cello-referral` fallback when the API
         // shares the page's site. The API must answer with Access-Control-Allow-Credentials.
-        credentials: 'same-origin',
+        credentials: 'include',
         headers,
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
