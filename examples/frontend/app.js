@@ -140,6 +140,12 @@
     const { data } = await postJson(config.localTokenUrl, {
       sub: values.sub, email: values.email, givenName: values.firstName, familyName: values.lastName,
     });
+    // Another person on this page: Cello's widget for the previous one goes first.
+    if (celloBooted && window.Cello) {
+      await window.Cello('shutdown');
+      celloBooted = false;
+      step('Cello widget shut down for the previous person');
+    }
     session = { sub: data.sub, token: data.token };
     $('who').textContent = `Signed in as ${values.email} (${data.sub})`;
     step(`Signed in as ${data.sub} with a local development token`);
@@ -194,7 +200,6 @@
     const options = await celloToken(language);
     step(`POST /cello/token → productId ${options.productId}, ` +
       `token expires ${options.expiresAt ? new Date(options.expiresAt * 1000).toISOString() : 'never'}`);
-    if (celloBooted && window.Cello) await window.Cello('shutdown'); // another person signed in
     window.cello = window.cello || { cmd: [] };
     window.cello.cmd.push(async function (cello) {
       try {

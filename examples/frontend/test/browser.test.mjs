@@ -305,6 +305,26 @@ test('the code sent in the signup body is stored as coming from the body', async
   await page.close();
 });
 
+test('a backend error is shown to the person: another user\'s email gives 409', async () => {
+  const first = fresh();
+  const { page } = await openPage(`${PAGE}/`);
+  await fillSignin(page, first, { firstName: 'Ada', lastName: 'Lovelace', language: 'en', uccInBody: true });
+  await page.click('#signup');
+  await expectStep(page, 'Cello widget booted');
+
+  const second = { ...fresh(), email: first.email.toUpperCase() };
+  await fillSignin(page, second, { firstName: 'Mallory', lastName: 'Copy', language: 'en', uccInBody: true });
+  await page.click('#signup');
+  const error = page.locator('#error');
+  await error.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  const text = await error.textContent();
+  assert.match(text, /^HTTP 409 \[email_taken\] .+\(request id [0-9a-f-]{36}\)$/);
+  assert.equal(stack('user', second.sub), null);
+  assert.equal((await standinCalls('boot', second.sub)).length, 0, 'no widget for a refused signup');
+  assert.equal(await page.locator('#cello-standin-launcher').count(), 0, 'the first person\'s widget must be shut down');
+  await page.close();
+});
+
 test('a page on an origin CORS does not allow is refused by the browser, and nothing is stored', async () => {
   const who = fresh();
   const { page } = await openPage(`${OTHER_ORIGIN}/?ucc=${who.ucc}`);
