@@ -9,16 +9,16 @@ stack_env
 FRONTEND_DIR="$REPO_ROOT/examples/frontend"
 CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
 
-# Debian's Chromium: the test tools' own browser downloads cannot work here (no network but the
-# package registries), and the Debian build is the one the machines can install.
+# Debian's Chromium, from the distribution's packages: Playwright's own browser download is not
+# used (playwright-core ships no browser).
 if [ ! -x "$CHROMIUM_PATH" ]; then
   log "installing Debian's chromium (apt-get)"
-  as_root=()
-  [ "$(id -u)" = 0 ] || as_root=(sudo -n)
   command -v apt-get >/dev/null 2>&1 || die "chromium is missing at $CHROMIUM_PATH and apt-get is not available: install Chromium and set CHROMIUM_PATH"
-  { "${as_root[@]}" apt-get install -y -qq chromium >/dev/null 2>&1 \
-    || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq chromium; }; } \
-    || die "apt-get install chromium failed (it needs root, or passwordless sudo): install Chromium and set CHROMIUM_PATH"
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get -y -qq)
+  [ "$(id -u)" = 0 ] || apt=(sudo -n "${apt[@]}")
+  # A fresh machine may have no package lists yet: update once, only when the install fails.
+  { "${apt[@]}" install chromium >/dev/null 2>&1 || { "${apt[@]}" update && "${apt[@]}" install chromium; }; } \
+    || die "apt-get install chromium failed (it needs root or passwordless sudo, and Debian's package servers): install Chromium and set CHROMIUM_PATH"
   [ -x "$CHROMIUM_PATH" ] || die "chromium was installed but $CHROMIUM_PATH is missing: set CHROMIUM_PATH"
 fi
 
