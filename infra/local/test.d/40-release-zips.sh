@@ -26,6 +26,8 @@ PY
 args=()
 for p in $packages; do args+=(-p "$p"); done
 
+# The sources measured: the commit when the build starts (+changes when the tree differs).
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo '+changes')"
 # Zips older than this build must not pass for its output.
 marker="$RUN_DIR/release-build.start"
 mkdir -p "$RUN_DIR"
@@ -37,7 +39,6 @@ cargo lambda build --release --arm64 --output-format zip "${args[@]}" \
 secs=$(( $(date +%s) - start ))
 
 zip_dir="$CARGO_TARGET_DIR/lambda"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo '+changes')"
 "$VENV/bin/python" - "$zip_dir" "$marker" "$ZIP_BUDGET_BYTES" "$commit" "$secs" $packages <<'PY' \
   || die "the release zips are not what a deployment needs (see above)"
 import datetime, os, stat, sys, zipfile
