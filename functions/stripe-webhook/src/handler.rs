@@ -17,6 +17,7 @@ use referral_core::webhook::event::Event;
 use referral_core::webhook::signature::{self, SignatureError};
 use referral_core::{ApiError, SecretSource};
 use serde::Serialize;
+use tracing::Instrument;
 
 pub struct Webhook<S, B, C> {
     pub secrets: S,
@@ -77,8 +78,10 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
             return Ok(receipt(None, None, Outcome::Ignored, Some("not_an_event")));
         };
         let span = tracing::info_span!("event", event_id = id, event_type = kind);
-        let _enter = span.enter();
+        self.process(&event, id, kind).instrument(span).await
+    }
 
+    async fn process(&self, event: &Event, id: &str, kind: &str) -> Result<Reply, ApiError> {
         let livemode = event.livemode.get();
         if livemode != Some(self.mode.is_live()) {
             tracing::warn!(
@@ -95,7 +98,7 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
             ));
         }
         let created = event.created.get().unwrap_or_else(|| self.clock.now());
-        let effects = match effects::plan(&event, id, kind, created) {
+        let effects = match effects::plan(event, id, kind, created) {
             Ok(effects) => effects,
             Err(why) => {
                 tracing::info!(reason = why.as_str(), "ignored");

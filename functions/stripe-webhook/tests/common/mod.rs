@@ -68,6 +68,14 @@ pub fn request(body: impl Into<Vec<u8>>, signature: Option<&str>) -> Request {
     b.body(Body::Binary(body.into())).unwrap()
 }
 
+/// A delivery whose `Stripe-Signature` is any bytes a header can carry.
+pub fn request_with_raw_header(body: Vec<u8>, header: &[u8]) -> Request {
+    let mut req = request(body, None);
+    let value = lambda_http::http::HeaderValue::from_bytes(header).expect("header-safe bytes");
+    req.headers_mut().insert("stripe-signature", value);
+    req
+}
+
 pub fn signed(body: &str) -> Request {
     request(body.as_bytes(), Some(&header(SECRET, NOW, body.as_bytes())))
 }
