@@ -20,7 +20,9 @@ cargo build --workspace --bins --quiet
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
 port_in_use "$WATCH_PORT" && die "port $WATCH_PORT for cargo lambda watch is in use (set STACK_PORT_BASE)"
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
+# --disable-cors: watch would otherwise answer preflights itself and allow every origin;
+# the functions' own CORS (shared/src/http.rs) must decide, as API Gateway's does in AWS.
+setsid cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
   > "$RUN_DIR/watch.log" 2>&1 < /dev/null &
 echo $! > "$RUN_DIR/watch.pid"
 trap 'kill -TERM -- "-$(cat "$RUN_DIR/watch.pid")" 2>/dev/null; bash infra/local/stack.sh stop' EXIT

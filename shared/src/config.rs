@@ -224,7 +224,7 @@ fn local_auth_mode<F: Fn(&str) -> Option<String>>(
     Ok(AuthMode::Local { secret })
 }
 
-fn is_loopback_url(url: &str) -> bool {
+pub fn is_loopback_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

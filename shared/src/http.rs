@@ -232,13 +232,23 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             "a JSON object body is required",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize::<_, T>(&mut de)
+        .map_err(|e| (e.path().to_string(), e.into_inner()))
+        .and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
+    parsed.map_err(|(field, e)| {
         let code = if e.is_syntax() || e.is_eof() {
             "malformed_json"
         } else {
             "invalid_body"
         };
-        ApiError::bad_request(code, describe_json_error(&e))
+        let detail = describe_json_error(&e);
+        let message = if code == "invalid_body" && field != "." {
+            format!("{field}: {detail}")
+        } else {
+            detail
+        };
+        ApiError::bad_request(code, message)
     })
 }
 

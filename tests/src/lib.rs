@@ -89,3 +89,52 @@ pub async fn stack_secrets() -> referral_core::AppSecrets {
         .await
         .expect("the stack's secret")
 }
+
+/// The customers the Stripe stand-in holds for `email`, as JSON objects.
+pub async fn stripe_customers(email: &str) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/v1/customers",
+        stack_var("STRIPE_API_BASE").trim_end_matches('/')
+    );
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(url)
+        .query(&[("email", email), ("limit", "100")])
+        .bearer_auth(stripe_key())
+        .send()
+        .await
+        .expect("the Stripe stand-in answers")
+        .json()
+        .await
+        .expect("a JSON list");
+    page["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// The local stack's Stripe test key (a stand-in value, not a real key).
+pub fn stripe_key() -> String {
+    std::env::var("LOCAL_STRIPE_SECRET_KEY").unwrap_or_else(|_| "sk_test_local_stand_in".into())
+}
+
+/// POSTs `body` to a function served by `cargo lambda watch`, as the frontend would.
+pub async fn post_function(
+    function: &str,
+    bearer: Option<&str>,
+    cookie: Option<&str>,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(function_url(function))
+        .header("content-type", "application/json")
+        .header("origin", stack_var("LOCAL_FRONTEND_URL"))
+        .body(body.to_owned());
+    if let Some(bearer) = bearer {
+        req = req.header("authorization", bearer);
+    }
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let resp = req.send().await.expect("cargo lambda watch answers");
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let text = resp.text().await.expect("a body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, headers, json)
+}

@@ -1,0 +1,444 @@
+//! Unit tests of the signup handler with in-memory ports (a store and a Stripe that, like the
+//! local stand-in, ignores idempotency keys) and the `events/signup` fixtures.
+
+use futures::future::join_all;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use referral_core::http::{Cors, Route};
+use referral_core::store::memory::MemoryStore;
+use referral_core::stripe::memory::MemoryStripe;
+use referral_core::testing::fixture_request;
+use referral_core::{Authenticator, UserStore};
+use serde_json::Value;
+use signup::handler::SignupHandler;
+use signup::settings::SignupSettings;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+type Handler = SignupHandler<MemoryStore, MemoryStripe>;
+
+fn handler() -> Handler {
+    SignupHandler {
+        store: MemoryStore::default(),
+        stripe: MemoryStripe::default(),
+        auth: Authenticator::ApiGatewayJwt,
+        settings: SignupSettings {
+            claim_lease_seconds: 30,
+            stripe_api_base: None,
+        },
+    }
+}
+
+fn route() -> Route {
+    Route {
+        method: Method::POST,
+        cors: Cors::new(vec![]),
+        max_body_bytes: 16 * 1024,
+    }
+}
+
+async fn send(h: &Handler, req: Request) -> (StatusCode, Option<String>, Value) {
+    let resp: Response<Body> = route().serve(req, |r| h.handle(r)).await;
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let Body::Text(text) = resp.body() else {
+        panic!("non-text body")
+    };
+    (
+        resp.status(),
+        retry_after,
+        serde_json::from_str(text).unwrap(),
+    )
+}
+
+async fn call(h: &Handler, fixture: &str, run: &str) -> (StatusCode, Option<String>, Value) {
+    send(h, fixture_request(&format!("signup/{fixture}.json"), run)).await
+}
+
+/// The fixture's request with its body replaced.
+fn with_body(fixture: &str, run: &str, body: &str) -> Request {
+    let mut req = fixture_request(&format!("signup/{fixture}.json"), run);
+    *req.body_mut() = Body::Text(body.to_owned());
+    req
+}
+
+fn metadata(h: &Handler) -> Vec<HashMap<String, String>> {
+    h.stripe
+        .customers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, c)| c.metadata.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn stores_the_user_and_one_customer_with_cellos_metadata() {
+    let h = handler();
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        metadata(&h),
+        vec![HashMap::from([
+            ("cello_ucc".to_owned(), "pNRB1aYqArN".to_owned()),
+            ("new_user_id".to_owned(), "ada-r1".to_owned()),
+            ("new_user_organization_id".to_owned(), "org-42".to_owned()),
+        ])]
+    );
+    let stored = h.store.get_user("ada-r1").await.unwrap().unwrap();
+    assert_eq!(stored.ucc.as_deref(), Some("pNRB1aYqArN"));
+    let customer = body["stripeCustomerId"].as_str().unwrap();
+    assert_eq!(stored.stripe_customer_id.as_deref(), Some(customer));
+    assert_eq!(h.store.customer_owner(customer).as_deref(), Some("ada-r1"));
+}
+
+#[tokio::test]
+async fn keys_without_a_value_are_left_out_and_the_cookie_is_the_fallback() {
+    let h = handler();
+    let (status, _, body) = call(&h, "new-user-ucc-from-cookie", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["uccSource"], "cookie");
+    assert_eq!(
+        metadata(&h),
+        vec![HashMap::from([
+            ("cello_ucc".to_owned(), "cookieUcc01".to_owned()),
+            ("new_user_id".to_owned(), "grace-r1".to_owned()),
+        ])]
+    );
+    let h = handler();
+    call(&h, "new-user-without-ucc", "r1").await;
+    assert_eq!(
+        metadata(&h),
+        vec![HashMap::from([(
+            "new_user_id".to_owned(),
+            "alan-r1".to_owned()
+        )])]
+    );
+}
+
+#[tokio::test]
+async fn five_retries_give_one_user_one_customer_and_the_same_body() {
+    let h = handler();
+    let (first, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(first, StatusCode::CREATED);
+    for _ in 0..4 {
+        let (status, _, again) = call(&h, "new-user-with-ucc", "r1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(again, body);
+    }
+    assert_eq!((h.store.user_count(), h.stripe.count()), (1, 1));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_give_one_customer() {
+    let h = handler();
+    let results = join_all((0..20).map(|_| call(&h, "new-user-with-ucc", "r1"))).await;
+    let created = results
+        .iter()
+        .filter(|r| r.0 == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    let ids: std::collections::HashSet<_> = results
+        .iter()
+        .map(|r| r.2["stripeCustomerId"].clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!((h.store.user_count(), h.stripe.count()), (1, 1));
+}
+
+#[tokio::test]
+async fn stripe_down_is_a_503_that_keeps_the_ucc_and_a_retry_completes() {
+    let h = handler();
+    h.stripe.down.store(true, Ordering::SeqCst);
+    let (status, retry_after, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(retry_after.is_some());
+    let stored = h.store.get_user("ada-r1").await.unwrap().unwrap();
+    assert_eq!(stored.ucc.as_deref(), Some("pNRB1aYqArN"));
+    assert_eq!(stored.stripe_customer_id, None);
+
+    h.stripe.down.store(false, Ordering::SeqCst);
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(h.stripe.count(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_stripe_answer_does_not_create_a_second_customer() {
+    // Stripe created the customer but the answer never arrived; the stand-in, like an expired
+    // idempotency key, would happily create another. The retry must find the first one.
+    let h = handler();
+    h.stripe.lose_next_answer.store(true, Ordering::SeqCst);
+    let (status, _, _) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.stripe.count(), 1);
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(h.stripe.count(), 1);
+    assert_eq!(body["stripeCustomerId"], "cus_mem1");
+}
+
+#[tokio::test]
+async fn another_users_email_is_a_409() {
+    let h = handler();
+    call(&h, "new-user-with-ucc", "r1").await;
+    // Same email, another subject.
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../../events/signup/new-user-with-ucc.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .replace("{{run}}", "r1"),
+    )
+    .unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = "someone-else".into();
+    event["body"] = r#"{"firstName":"Imp","lastName":"Ostor"}"#.into();
+    let (status, _, body) = send(
+        &h,
+        lambda_http::request::from_str(&event.to_string()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "email_taken");
+    assert_eq!((h.store.user_count(), h.stripe.count()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_throttled_store_is_a_503_with_nothing_written() {
+    let h = handler();
+    h.store.unavailable.store(true, Ordering::SeqCst);
+    let (status, retry_after, _) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry_after.is_some());
+    h.store.unavailable.store(false, Ordering::SeqCst);
+    assert_eq!((h.store.user_count(), h.stripe.count()), (0, 0));
+}
+
+/// Hostile and malformed bodies: each a 4xx JSON error naming the problem, nothing stored.
+pub const HOSTILE: &[(&str, &str, u16, &str)] = &[
+    (
+        "malformed JSON",
+        r#"{"firstName": "Ada""#,
+        400,
+        "malformed_json",
+    ),
+    (
+        "not an object",
+        r#"["Ada", "Lovelace"]"#,
+        400,
+        "invalid_body",
+    ),
+    ("empty body", "", 400, "missing_body"),
+    (
+        "wrong type",
+        r#"{"firstName": 42, "lastName": "L"}"#,
+        400,
+        "invalid_body",
+    ),
+    (
+        "null name",
+        r#"{"firstName": null, "lastName": "L"}"#,
+        400,
+        "invalid_body",
+    ),
+    (
+        "missing field",
+        r#"{"firstName": "Ada"}"#,
+        400,
+        "invalid_body",
+    ),
+    (
+        "unknown field",
+        r#"{"firstName": "A", "lastName": "L", "userId": "x"}"#,
+        400,
+        "invalid_body",
+    ),
+    (
+        "trailing data",
+        r#"{"firstName": "A", "lastName": "L"} {}"#,
+        400,
+        "malformed_json",
+    ),
+    (
+        "control character",
+        "{\"firstName\": \"A\\u0007da\", \"lastName\": \"L\"}",
+        400,
+        "invalid_first_name",
+    ),
+    (
+        "NUL",
+        "{\"firstName\": \"A\\u0000\", \"lastName\": \"L\"}",
+        400,
+        "invalid_first_name",
+    ),
+    (
+        "markup",
+        r#"{"firstName": "<script>alert(1)</script>", "lastName": "L"}"#,
+        400,
+        "invalid_first_name",
+    ),
+    (
+        "RTL override",
+        "{\"firstName\": \"A\", \"lastName\": \"\\u202Eevil\"}",
+        400,
+        "invalid_last_name",
+    ),
+    (
+        "zero-width",
+        "{\"firstName\": \"A\\u200Bda\", \"lastName\": \"L\"}",
+        400,
+        "invalid_first_name",
+    ),
+    (
+        "lone surrogate",
+        r#"{"firstName": "\ud800", "lastName": "L"}"#,
+        400,
+        "malformed_json",
+    ),
+    (
+        "blank name",
+        r#"{"firstName": "   ", "lastName": "L"}"#,
+        400,
+        "invalid_first_name",
+    ),
+    (
+        "markup ucc",
+        r#"{"firstName": "A", "lastName": "L", "ucc": "<b>x</b>"}"#,
+        400,
+        "invalid_ucc",
+    ),
+    (
+        "ucc wrong type",
+        r#"{"firstName": "A", "lastName": "L", "ucc": 12345678901}"#,
+        400,
+        "invalid_body",
+    ),
+    (
+        "bad language",
+        r#"{"firstName": "A", "lastName": "L", "language": "../../etc"}"#,
+        400,
+        "invalid_language",
+    ),
+    (
+        "bad organization",
+        r#"{"firstName": "A", "lastName": "L", "organizationId": "a b"}"#,
+        400,
+        "invalid_organization_id",
+    ),
+    (
+        "email not ours",
+        r#"{"firstName": "A", "lastName": "L", "email": "x@evil.example"}"#,
+        400,
+        "email_mismatch",
+    ),
+];
+
+#[tokio::test]
+async fn hostile_inputs_are_refused_and_nothing_is_stored() {
+    let h = handler();
+    let mut cases: Vec<(String, String, u16, &str)> = HOSTILE
+        .iter()
+        .map(|(n, b, s, c)| (n.to_string(), b.to_string(), *s, *c))
+        .collect();
+    let long = "x".repeat(10_000);
+    cases.push((
+        "10 000-character name".into(),
+        format!(r#"{{"firstName": "{long}", "lastName": "L"}}"#),
+        400,
+        "invalid_first_name",
+    ));
+    cases.push((
+        "1 MB body".into(),
+        format!(
+            r#"{{"firstName": "{}", "lastName": "L"}}"#,
+            "x".repeat(1 << 20)
+        ),
+        413,
+        "body_too_large",
+    ));
+    for (name, body, status, code) in cases {
+        let (got, _, resp) = send(&h, with_body("new-user-with-ucc", "r1", &body)).await;
+        assert_eq!(got.as_u16(), status, "{name}: {resp}");
+        assert_eq!(resp["error"]["code"], code, "{name}");
+        assert!(
+            resp["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty() && m.len() < 300),
+            "{name}"
+        );
+        assert!(resp["error"]["requestId"].is_string(), "{name}");
+    }
+    assert_eq!((h.store.user_count(), h.stripe.count()), (0, 0));
+}
+
+#[tokio::test]
+async fn wrong_types_name_the_field() {
+    let h = handler();
+    let (_, _, resp) = send(
+        &h,
+        with_body(
+            "new-user-with-ucc",
+            "r1",
+            r#"{"firstName": "A", "lastName": ["L"]}"#,
+        ),
+    )
+    .await;
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lastName"),
+        "{resp}"
+    );
+}
+
+#[tokio::test]
+async fn every_fixture_matches_its_expectation() {
+    let h = handler();
+    let dir = format!("{}/../../events/signup", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let Some(case) = name.strip_suffix(".expect.json") else {
+            continue;
+        };
+        let expect: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("{{run}}", "r1"),
+        )
+        .unwrap();
+        let (status, _, body) = call(&h, case, "r1").await;
+        assert_eq!(
+            status.as_u16() as u64,
+            expect["status"].as_u64().unwrap(),
+            "{case}: {body}"
+        );
+        for (pointer, want) in expect["body"].as_object().into_iter().flatten() {
+            assert_eq!(
+                body.pointer(pointer).unwrap_or(&Value::Null),
+                want,
+                "{case} {pointer}"
+            );
+        }
+        for pointer in expect["present"].as_array().into_iter().flatten() {
+            assert!(
+                body.pointer(pointer.as_str().unwrap())
+                    .is_some_and(|v| !v.is_null()),
+                "{case} {pointer}"
+            );
+        }
+        for pointer in expect["absent"].as_array().into_iter().flatten() {
+            assert!(
+                body.pointer(pointer.as_str().unwrap()).is_none(),
+                "{case} {pointer}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} fixtures");
+}
