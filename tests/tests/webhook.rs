@@ -252,3 +252,27 @@ async fn the_stripe_stand_in_delivers_a_signed_event_that_is_applied() {
     assert_eq!(state.ucc.as_deref(), Some("pNRB1aYqArN"));
     assert!(!state.deleted);
 }
+
+#[tokio::test]
+async fn forged_and_oversized_deliveries_are_refused_over_http() {
+    let run = run_id("forged");
+    let body = fixture("invoice-paid", &run);
+    let (status, json) = deliver("whsec_not_the_endpoints_secret", &body).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (400, Some("invalid_signature"))
+    );
+
+    // Over the 256 KiB cap: refused before the signature is even computed.
+    let padded = body.replacen(
+        '{',
+        &format!("{{\"padding\":\"{}\",", "x".repeat(300 * 1024)),
+        1,
+    );
+    let (status, json) = deliver(&webhook_secret().await, &padded).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    assert!(billing(&format!("cus_{run}")).await.invoices.is_empty());
+}
