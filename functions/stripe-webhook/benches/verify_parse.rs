@@ -66,6 +66,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("tolerant parse only", |b| {
         b.iter(|| Event::parse(black_box(&body)).unwrap())
     });
+    c.bench_function("serde_json skipping everything (the JSON floor)", |b| {
+        b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).unwrap())
+    });
     c.bench_function("serde_json::Value parse (for comparison)", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&body)).unwrap())
     });
