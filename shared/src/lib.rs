@@ -19,6 +19,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "memory"))]
 pub mod testing;
 pub mod validate;
+pub mod webhook;
 
 pub use config::{CommonConfig, ConfigError};
 pub use error::ApiError;
