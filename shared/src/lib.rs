@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod init;
+pub mod lambda;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

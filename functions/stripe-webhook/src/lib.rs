@@ -2,7 +2,6 @@
 //! and records its effects idempotently. `main.rs` wires the adapters; `handler.rs` is generic
 //! over the ports so it runs in unit tests without AWS.
 
-pub mod entry;
 pub mod handler;
 
 /// The largest body accepted. Stripe's events are a few KB; an invoice with many lines can

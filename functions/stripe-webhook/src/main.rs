@@ -1,11 +1,9 @@
 //! stripe-webhook Lambda: wiring only. Everything is built once here, at init.
 
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Error, LambdaEvent, Request, Service, http::Method, service_fn};
+use lambda_http::{Error, http::Method};
 use referral_core::http::{Cors, Route};
 use referral_core::init::{Base, exit_on_init_error};
 use referral_core::webhook::SystemClock;
-use stripe_webhook::entry::drop_undecodable_body;
 use stripe_webhook::handler::Webhook;
 
 #[tokio::main(flavor = "current_thread")]
@@ -29,14 +27,5 @@ async fn main() -> Result<(), Error> {
         clock: SystemClock,
         mode: base.config.stripe_mode,
     };
-    let (route, webhook) = (&route, &webhook);
-    let http = service_fn(move |req: Request| async move {
-        Ok::<_, Error>(route.serve(req, |req| webhook.handle(req)).await)
-    });
-    let adapter = lambda_http::Adapter::from(http);
-    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let mut adapter = adapter.clone();
-        adapter.call(drop_undecodable_body(event))
-    }))
-    .await
+    referral_core::lambda::run(route, |req| webhook.handle(req)).await
 }
