@@ -66,7 +66,9 @@ start_watch() { # [port] [name]
   local port=${1:-$WATCH_PORT} name=${2:-watch}
   port_in_use "$port" && die "port $port for cargo lambda watch is in use (set STACK_PORT_BASE)"
   mkdir -p "$RUN_DIR"
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+  # --disable-cors: watch would otherwise answer preflights itself and allow every origin;
+  # the functions' own CORS (shared/src/http.rs) must decide, as API Gateway's does in AWS.
+  setsid cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$port" \
     > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   wait_http "$name" "http://127.0.0.1:$port/" 60

@@ -39,6 +39,8 @@ cat >&2 <<MSG
              Stripe $STRIPE_API_BASE
 
 MSG
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" < /dev/null &
+# --disable-cors: watch would otherwise answer preflights itself and allow every origin;
+# the functions' own CORS (shared/src/http.rs) must decide, as API Gateway's does in AWS.
+setsid cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" < /dev/null &
 started_groups+=($!)
 wait $!

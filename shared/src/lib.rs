@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod init;
+pub mod lambda;
 pub mod secrets;
 pub mod store;
 pub mod stripe;
@@ -19,6 +20,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "memory"))]
 pub mod testing;
 pub mod validate;
+pub mod webhook;
 
 pub use config::{CommonConfig, ConfigError};
 pub use error::ApiError;

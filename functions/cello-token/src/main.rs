@@ -2,7 +2,7 @@
 
 use cello_token::handler::TokenHandler;
 use cello_token::settings::TokenSettings;
-use lambda_http::{Error, Request, http::Method, service_fn};
+use lambda_http::{Error, http::Method};
 use referral_core::cello::SignerCache;
 use referral_core::http::{Cors, Route};
 use referral_core::init::{Base, exit_on_init_error};
@@ -31,9 +31,5 @@ async fn main() -> Result<(), Error> {
         settings,
         signers,
     };
-    let (route, handler) = (&route, &handler);
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(route.serve(req, |req| handler.handle(req)).await)
-    }))
-    .await
+    referral_core::lambda::run(route, |req| handler.handle(req)).await
 }

@@ -1,6 +1,6 @@
 //! signup Lambda: wiring only. Config, secret, Stripe client and store are built once here.
 
-use lambda_http::{Error, Request, http::Method, service_fn};
+use lambda_http::{Error, http::Method};
 use referral_core::http::{Cors, Route};
 use referral_core::init::{Base, exit_on_init_error};
 use referral_core::stripe::{AsyncStripeCustomers, check_key_mode};
@@ -36,9 +36,5 @@ async fn main() -> Result<(), Error> {
         auth: base.auth,
         settings,
     };
-    let (route, handler) = (&route, &handler);
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(route.serve(req, |req| handler.handle(req)).await)
-    }))
-    .await
+    referral_core::lambda::run(route, |req| handler.handle(req)).await
 }

@@ -12,6 +12,7 @@
 //! The user and its email item are written in one transaction, each with a condition, so a
 //! retry never duplicates a user and two users never share an email.
 
+pub mod billing;
 pub mod customer_link;
 pub mod dynamo;
 #[cfg(any(test, feature = "memory"))]

@@ -1,0 +1,177 @@
+//! POST /stripe/webhook, generic over the secret source, the billing store and the clock.
+//!
+//! Order: signature on the exact bytes (one secrets refresh when nothing matches, for a
+//! rotation not yet seen by this container) → tolerant parse → livemode and type filters →
+//! dedupe on the event id → each effect, idempotent in itself → the event marked processed.
+//! Marking comes last, so a crash in between only causes a redelivery that changes nothing.
+//! Any storage failure answers 5xx so Stripe retries: never 2xx for an unrecorded event.
+
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use referral_core::config::StripeMode;
+use referral_core::http::{Reply, body_bytes};
+use referral_core::store::billing::{Applied, BillingStore, PROCESSED_EVENT_TTL_SECONDS};
+use referral_core::webhook::Clock;
+use referral_core::webhook::effects::{self, Effect, Ignored};
+use referral_core::webhook::event::Event;
+use referral_core::webhook::signature::{self, SignatureError};
+use referral_core::{ApiError, SecretSource};
+use serde::Serialize;
+use tracing::Instrument;
+
+pub struct Webhook<S, B, C> {
+    pub secrets: S,
+    pub store: B,
+    pub clock: C,
+    /// Events of the other mode are acknowledged and ignored.
+    pub mode: StripeMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The effects are recorded (or were already, from an earlier partial delivery).
+    Applied,
+    /// This event id was processed before; nothing was done.
+    Duplicate,
+    /// Acknowledged without effect; `reason` says why.
+    Ignored,
+}
+
+/// The 200 body. Stripe ignores it; it is for logs, replays and people.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub received: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// The one answer to every signature failure: what failed is logged, not told.
+pub fn invalid_signature() -> ApiError {
+    ApiError::bad_request(
+        "invalid_signature",
+        "the Stripe-Signature header is missing, malformed or does not match",
+    )
+}
+
+impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
+    pub async fn handle(&self, req: Request) -> Result<Reply, ApiError> {
+        let header = req
+            .headers()
+            .get("stripe-signature")
+            .and_then(|v| v.to_str().ok());
+        let body = body_bytes(&req);
+        self.verify(header, body).await?;
+
+        let event = Event::parse(body).map_err(|e| {
+            tracing::warn!(error = %e, "verified body is not a JSON object");
+            ApiError::bad_request("invalid_event", "the body is not a Stripe event")
+        })?;
+        let (Some(id), Some(kind)) = (event.id.get(), event.kind.get()) else {
+            tracing::warn!("verified event without id or type; ignored");
+            return Ok(receipt(None, None, Outcome::Ignored, Some("not_an_event")));
+        };
+        let span = tracing::info_span!("event", event_id = id, event_type = kind);
+        self.process(&event, id, kind).instrument(span).await
+    }
+
+    async fn process(&self, event: &Event, id: &str, kind: &str) -> Result<Reply, ApiError> {
+        let livemode = event.livemode.get();
+        if livemode != Some(self.mode.is_live()) {
+            tracing::warn!(
+                ?livemode,
+                expected_live = self.mode.is_live(),
+                "event from the other Stripe mode; ignored"
+            );
+            let reason = Ignored::LivemodeMismatch.as_str();
+            return Ok(receipt(
+                Some(id),
+                Some(kind),
+                Outcome::Ignored,
+                Some(reason),
+            ));
+        }
+        let created = event.created.get().unwrap_or_else(|| self.clock.now());
+        let effects = match effects::plan(event, id, kind, created) {
+            Ok(effects) => effects,
+            Err(why) => {
+                tracing::info!(reason = why.as_str(), "ignored");
+                return Ok(receipt(
+                    Some(id),
+                    Some(kind),
+                    Outcome::Ignored,
+                    Some(why.as_str()),
+                ));
+            }
+        };
+        if self.store.is_processed(id).await? {
+            tracing::info!("duplicate delivery");
+            return Ok(receipt(Some(id), Some(kind), Outcome::Duplicate, None));
+        }
+        for effect in &effects {
+            let applied = self.store.apply(effect).await?;
+            if applied == Applied::Conflict
+                && let Effect::Link { customer_id, .. } = effect
+            {
+                // A customer's metadata names another user than the one it is linked to:
+                // someone edited it by hand. Never relink; a person must look.
+                tracing::error!(customer_id, "customer is linked to another user; kept");
+            }
+        }
+        self.store
+            .mark_processed(id, kind, self.clock.now() + PROCESSED_EVENT_TTL_SECONDS)
+            .await?;
+        tracing::info!(effects = effects.len(), "applied");
+        Ok(receipt(Some(id), Some(kind), Outcome::Applied, None))
+    }
+
+    async fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+        let secrets = self.secrets.current().await?;
+        let now = self.clock.now();
+        let first = signature::verify(header, body, secrets.stripe_webhook_secrets()?, now);
+        let outcome = match first {
+            Err(SignatureError::NoMatch) => {
+                // Perhaps the secret was rotated since this container read it. The source
+                // refreshes at most every 30 s, so a flood of bad signatures stays cheap.
+                match self.secrets.refresh().await {
+                    Ok(fresh) if fresh.version != secrets.version => {
+                        signature::verify(header, body, fresh.stripe_webhook_secrets()?, now)
+                    }
+                    _ => first,
+                }
+            }
+            other => other,
+        };
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                tracing::warn!(reason = why.as_str(), "webhook signature refused");
+                Err(invalid_signature())
+            }
+        }
+    }
+}
+
+fn receipt(
+    id: Option<&str>,
+    kind: Option<&str>,
+    outcome: Outcome,
+    reason: Option<&'static str>,
+) -> Reply {
+    Reply::json(
+        StatusCode::OK,
+        &Receipt {
+            received: true,
+            event_id: id.map(str::to_owned),
+            kind: kind.map(str::to_owned),
+            outcome,
+            reason,
+        },
+    )
+}

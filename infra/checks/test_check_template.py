@@ -1,0 +1,245 @@
+"""The template checker fails on the mistakes it exists for: each test mutates a copy of the
+real template (or of the scanned code) and expects a named problem; the real one passes.
+
+Run: .local/venv/bin/python -m unittest discover -s infra/checks -v
+"""
+
+import copy
+import unittest
+
+import check_template as ct
+
+TEMPLATE = ct.load_template(ct.DEFAULT_TEMPLATE)
+TEMPLATE_DIR = ct.DEFAULT_TEMPLATE.parent
+CODE = ct.scan_code(ct.REPO_ROOT)
+
+
+def problems(t=None, code=None):
+    return ct.run_checks(t or TEMPLATE, code or CODE, TEMPLATE_DIR, ct.REPO_ROOT)
+
+
+def mutated(edit):
+    t = copy.deepcopy(TEMPLATE)
+    edit(t)
+    return t
+
+
+def props(t, rid):
+    return t["Resources"][rid]["Properties"]
+
+
+def event(t, fid):
+    (ev,) = props(t, fid)["Events"].values()
+    return ev["Properties"]
+
+
+def role_statements(t, role):
+    return props(t, role)["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def with_code(pkg_dir, extra_source):
+    code = copy.deepcopy(CODE)
+    code.packages[pkg_dir].sources.append(extra_source)
+    return code
+
+
+class RealTemplate(unittest.TestCase):
+    def test_passes_every_check(self):
+        self.assertEqual(problems(), [])
+
+    def test_sees_every_package_and_route(self):
+        self.assertEqual(
+            {p.name for p in CODE.packages.values()}, {"cello-token", "signup", "stripe-webhook"}
+        )
+        self.assertEqual(set(ct.routes(TEMPLATE)), ct.REQUIRED_ROUTES)
+
+    def test_reads_the_common_settings_from_the_code(self):
+        reads = ct.env_reads(CODE.shared_sources)
+        self.assertTrue({"TABLE_NAME", "SECRET_ID", "STRIPE_MODE", "AUTH_MODE"} <= reads, reads)
+
+
+class Authorizers(unittest.TestCase):
+    def assertProblem(self, found, *needles):
+        for needle in needles:
+            self.assertTrue(any(needle in p for p in found), f"no problem mentions {needle!r}: {found}")
+
+    def test_token_route_losing_its_authorizer_fails(self):
+        t = mutated(lambda t: event(t, "CelloTokenFunction")["Auth"].update(Authorizer="NONE"))
+        found = problems(t)
+        self.assertProblem(found, "route POST /cello/token (CelloTokenFunction) has no JWT authorizer")
+        # SAM's own translation agrees: the deployed API would let anyone in.
+        self.assertProblem(found, "translated HttpApi: POST /cello/token is not protected")
+
+    def test_signup_route_without_auth_and_without_default_fails(self):
+        def edit(t):
+            del event(t, "SignupFunction")["Auth"]
+            del props(t, "HttpApi")["Auth"]["DefaultAuthorizer"]
+
+        self.assertProblem(problems(mutated(edit)), "route POST /signup (SignupFunction) has no JWT authorizer")
+
+    def test_a_route_without_its_own_auth_gets_the_default_authorizer(self):
+        # Not a failure: DefaultAuthorizer protects it, in the template and in SAM's output.
+        t = mutated(lambda t: event(t, "SignupFunction").pop("Auth"))
+        self.assertEqual(problems(t), [])
+
+    def test_webhook_behind_the_authorizer_fails(self):
+        t = mutated(lambda t: event(t, "StripeWebhookFunction")["Auth"].update(Authorizer="UserJwt"))
+        found = problems(t)
+        self.assertProblem(found, "route POST /stripe/webhook must have no authorizer")
+        self.assertProblem(found, "translated HttpApi: POST /stripe/webhook requires ['UserJwt']")
+
+    def test_authorizer_without_audience_fails(self):
+        t = mutated(
+            lambda t: props(t, "HttpApi")["Auth"]["Authorizers"]["UserJwt"]["JwtConfiguration"].pop("audience")
+        )
+        self.assertProblem(problems(t), "route POST /cello/token", "route POST /signup")
+
+    def test_missing_route_fails(self):
+        t = mutated(lambda t: event(t, "SignupFunction").update(Path="/sign-up"))
+        self.assertProblem(problems(t), "route POST /signup is missing")
+
+    def test_wildcard_cors_origin_fails(self):
+        t = mutated(lambda t: props(t, "HttpApi")["CorsConfiguration"].update(AllowOrigins=["*"]))
+        self.assertProblem(problems(t), "AllowOrigins must name the frontend origin")
+
+
+class Iam(unittest.TestCase):
+    assertProblem = Authorizers.assertProblem
+
+    def test_wildcard_action_fails(self):
+        t = mutated(lambda t: role_statements(t, "SignupRole")[1]["Action"].append("dynamodb:*"))
+        self.assertProblem(problems(t), "SignupRole.Policies[0] statement 1: wildcard action 'dynamodb:*'")
+
+    def test_prefix_wildcard_action_fails(self):
+        t = mutated(lambda t: role_statements(t, "CelloTokenRole")[1].update(Action="dynamodb:Get*"))
+        self.assertProblem(problems(t), "wildcard action 'dynamodb:Get*'")
+
+    def test_star_resource_fails(self):
+        t = mutated(lambda t: role_statements(t, "StripeWebhookRole")[2].update(Resource="*"))
+        self.assertProblem(problems(t), "StripeWebhookRole.Policies[0] statement 2: wildcard resource '*'")
+
+    def test_wildcard_inside_an_arn_fails(self):
+        arn = {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"}
+        t = mutated(lambda t: role_statements(t, "SignupRole")[1].update(Resource=arn))
+        self.assertProblem(problems(t), "wildcard resource")
+
+    def test_not_action_fails(self):
+        t = mutated(lambda t: role_statements(t, "SignupRole").append({"Effect": "Allow", "NotAction": "iam:*", "Resource": {"Ref": "AppSecret"}}))
+        self.assertProblem(problems(t), "NotAction grants everything else")
+
+    def test_sam_policy_templates_fail(self):
+        t = mutated(lambda t: props(t, "SignupFunction").update(Policies=[{"DynamoDBCrudPolicy": {"TableName": {"Ref": "UsersTable"}}}]))
+        self.assertProblem(problems(t), "function SignupFunction: Policies")
+
+    def test_function_without_its_own_role_fails(self):
+        t = mutated(lambda t: props(t, "CelloTokenFunction").pop("Role"))
+        self.assertProblem(problems(t), "function CelloTokenFunction: needs Role from this template")
+
+    def test_managed_policy_on_a_role_fails(self):
+        arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        t = mutated(lambda t: props(t, "SignupRole").update(ManagedPolicyArns=[arn]))
+        self.assertProblem(problems(t), "role SignupRole: managed policies")
+
+    def test_code_calling_an_ungranted_operation_fails(self):
+        code = with_code("functions/cello-token", "let out = client.query().table_name(t).send().await;")
+        self.assertProblem(problems(code=code), "function CelloTokenFunction: functions/cello-token/src calls what dynamodb:Query authorizes")
+
+    def test_transaction_elements_need_their_item_actions(self):
+        code = with_code("functions/cello-token", "let c = ConditionCheck::builder().table_name(t);")
+        self.assertProblem(problems(code=code), "dynamodb:ConditionCheckItem")
+
+
+class Packages(unittest.TestCase):
+    assertProblem = Authorizers.assertProblem
+
+    def test_package_without_function_fails(self):
+        t = mutated(lambda t: t["Resources"].pop("SignupFunction"))
+        self.assertProblem(problems(t), "package signup (functions/signup) has no AWS::Serverless::Function")
+
+    def test_function_without_package_fails(self):
+        def edit(t):
+            extra = copy.deepcopy(t["Resources"]["SignupFunction"])
+            extra["Properties"]["CodeUri"] = "../functions/ghost"
+            extra["Properties"]["Events"]["Signup"]["Properties"]["Path"] = "/ghost"
+            t["Resources"]["GhostFunction"] = extra
+
+        self.assertProblem(problems(mutated(edit)), "function GhostFunction: CodeUri '../functions/ghost' is not a package")
+
+    def test_wrong_binary_name_fails(self):
+        t = mutated(lambda t: t["Resources"]["SignupFunction"]["Metadata"]["BuildProperties"].update(Binary="sign-up"))
+        self.assertProblem(problems(t), "Binary is 'sign-up', the package's binary is 'signup'")
+
+    def test_x86_fails(self):
+        t = mutated(lambda t: props(t, "StripeWebhookFunction").update(Architectures=["x86_64"]))
+        self.assertProblem(problems(t), "function StripeWebhookFunction: Architectures must be ['arm64']")
+
+
+class Environment(unittest.TestCase):
+    assertProblem = Authorizers.assertProblem
+
+    def globals_env(self, t):
+        return t["Globals"]["Function"]["Environment"]["Variables"]
+
+    def test_auth_mode_local_fails(self):
+        t = mutated(lambda t: self.globals_env(t).update(AUTH_MODE="local"))
+        self.assertProblem(problems(t), "AUTH_MODE must be 'jwt-authorizer', not 'local'")
+
+    def test_auth_mode_left_to_its_default_fails(self):
+        t = mutated(lambda t: self.globals_env(t).pop("AUTH_MODE"))
+        self.assertProblem(problems(t), "must set AUTH_MODE=jwt-authorizer explicitly")
+
+    def test_local_only_settings_fail(self):
+        def edit(t):
+            props(t, "SignupFunction")["Environment"] = {
+                "Variables": {"LOCAL_AUTH_SECRET": "x" * 20, "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1"}
+            }
+
+        found = problems(mutated(edit))
+        self.assertProblem(found, "SignupFunction: sets LOCAL_AUTH_SECRET, a local-only setting")
+        self.assertProblem(found, "SignupFunction: sets AWS_ENDPOINT_URL_DYNAMODB, a local-only setting")
+
+    def test_secret_in_an_env_var_fails(self):
+        t = mutated(lambda t: self.globals_env(t).update(STRIPE_SECRET_KEY="sk_live_x"))
+        self.assertProblem(problems(t), "sets STRIPE_SECRET_KEY; secrets belong in Secrets Manager")
+
+    def test_variable_no_code_reads_fails(self):
+        t = mutated(lambda t: self.globals_env(t).update(TABEL_NAME="typo"))
+        self.assertProblem(problems(t), "sets TABEL_NAME, which functions/signup/src and shared/src never read")
+
+    def test_required_variable_unset_fails(self):
+        t = mutated(lambda t: self.globals_env(t).pop("TABLE_NAME"))
+        self.assertProblem(problems(t), "its code reads TABLE_NAME but the template does not set it")
+
+    def test_a_new_setting_in_a_function_must_reach_the_template(self):
+        code = with_code("functions/cello-token", 'let ttl = settings.seconds("CELLO_WIDGET_THEME")?;')
+        found = problems(code=code)
+        self.assertProblem(found, "CelloTokenFunction: its code reads CELLO_WIDGET_THEME")
+        # ...and only for that function.
+        self.assertFalse(any("SignupFunction" in p for p in found), found)
+
+    def test_settings_named_by_constants_are_found(self):
+        src = 'const EXPIRY_VAR: &str = "CELLO_TOKEN_EXPIRY";\nlet e = s.optional(EXPIRY_VAR);'
+        self.assertEqual(ct.env_reads([src]), {"CELLO_TOKEN_EXPIRY"})
+
+    def test_test_modules_are_ignored(self):
+        src = 'fn a() { s.required("REAL", "x"); }\n#[cfg(test)]\nmod tests {\n fn b() { s.required("ONLY_IN_TESTS", "x"); { } }\n}\nfn c() { s.list("AFTER"); }'
+        self.assertEqual(ct.env_reads([ct.strip_test_modules(src)]), {"REAL", "AFTER"})
+
+
+class SamConfig(unittest.TestCase):
+    CONFIG = ct.tomllib.loads((TEMPLATE_DIR / "samconfig.toml").read_text())
+
+    def test_real_samconfig_passes(self):
+        self.assertEqual(ct.check_samconfig(TEMPLATE, self.CONFIG), [])
+        self.assertIn('StripeMode="live"', self.CONFIG["live"]["deploy"]["parameters"]["parameter_overrides"])
+
+    def test_unknown_parameter_or_value_fails(self):
+        config = copy.deepcopy(self.CONFIG)
+        config["live"]["deploy"]["parameters"]["parameter_overrides"] = 'StripeMode="prod" Stage="x"'
+        found = ct.check_samconfig(TEMPLATE, config)
+        self.assertTrue(any("StripeMode='prod' is not one of" in p for p in found), found)
+        self.assertTrue(any("names Stage, not a template parameter" in p for p in found), found)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,524 @@
+//! Tolerant reading of a verified Stripe event. Stripe sends each event in the API version of
+//! the endpoint or account, so fields come and go between versions and an expandable field is
+//! an id in one delivery and an object in another. Every leaf here accepts any JSON: a value of
+//! the expected type is read, anything else (absent, null, another type) reads as `None`.
+//! Unknown fields are skipped without being built, which keeps a 5 KB event cheap to read.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, de::value::MapAccessDeserializer};
+use std::fmt;
+
+/// The envelope every Stripe event shares, with its `data.object`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Event {
+    pub id: Text,
+    #[serde(rename = "type")]
+    pub kind: Text,
+    pub created: Int,
+    pub livemode: Flag,
+    pub api_version: Text,
+    pub data: Maybe<EventData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EventData {
+    pub object: Maybe<Object>,
+}
+
+impl Event {
+    /// Parses the body. Only text that is not a JSON object at all is refused.
+    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    pub fn object(&self) -> Option<&Object> {
+        self.data.get()?.object.get()
+    }
+}
+
+/// The fields read from the event's object, whichever kind it is (customer, subscription,
+/// invoice, charge). Each kind fills its own and leaves the others `None`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Object {
+    pub id: Text,
+    pub object: Text,
+    pub created: Int,
+    pub livemode: Flag,
+    pub metadata: Maybe<Metadata>,
+    /// A customer's own `deleted` marker (present on deleted customers).
+    pub deleted: Flag,
+    /// The customer of a subscription, invoice or charge: an id, or the expanded object.
+    pub customer: IdRef,
+    pub status: Text,
+    pub currency: Text,
+    // Subscription.
+    pub cancel_at_period_end: Flag,
+    pub canceled_at: Int,
+    /// On the subscription before API 2025-03-31; on each item since.
+    pub current_period_end: Int,
+    pub items: Maybe<List<SubscriptionItem>>,
+    /// The legacy single plan, still sent by older API versions.
+    pub plan: Maybe<Price>,
+    // Invoice.
+    /// Before API 2025-03-31; since then under `parent.subscription_details`.
+    pub subscription: IdRef,
+    pub parent: Maybe<InvoiceParent>,
+    pub amount_paid: Int,
+    pub billing_reason: Text,
+    pub number: Text,
+    pub status_transitions: Maybe<StatusTransitions>,
+    pub lines: Maybe<List<InvoiceLine>>,
+    // Charge.
+    pub amount: Int,
+    pub amount_refunded: Int,
+    pub paid: Flag,
+    pub refunded: Flag,
+    pub invoice: IdRef,
+    pub payment_intent: IdRef,
+    /// Listed on charges before API 2022-11-15; absent unless expanded since.
+    pub refunds: Maybe<List<Refund>>,
+}
+
+/// The metadata keys Cello's signup tracking puts on the customer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    pub new_user_id: Text,
+    pub cello_ucc: Text,
+    pub new_user_organization_id: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SubscriptionItem {
+    pub price: Maybe<Price>,
+    pub plan: Maybe<Price>,
+    pub current_period_end: Int,
+}
+
+/// A price, or a legacy plan (which has `interval` at its top level instead of `recurring`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Price {
+    pub id: Text,
+    pub product: IdRef,
+    pub nickname: Text,
+    pub lookup_key: Text,
+    pub recurring: Maybe<Recurring>,
+    pub interval: Text,
+    pub interval_count: Int,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Recurring {
+    pub interval: Text,
+    pub interval_count: Int,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InvoiceParent {
+    pub subscription_details: Maybe<SubscriptionDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SubscriptionDetails {
+    pub subscription: IdRef,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StatusTransitions {
+    pub paid_at: Int,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InvoiceLine {
+    pub price: Maybe<Price>,
+    pub plan: Maybe<Price>,
+    /// API 2025-03-31 and later: the price is referenced from `pricing.price_details`.
+    pub pricing: Maybe<LinePricing>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LinePricing {
+    pub price_details: Maybe<PriceDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PriceDetails {
+    pub price: IdRef,
+    pub product: IdRef,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Refund {
+    pub id: Text,
+    pub amount: Int,
+    pub currency: Text,
+    pub created: Int,
+    pub status: Text,
+}
+
+/// A Stripe list object (`{"object": "list", "data": [...]}`); a bare array is read too.
+#[derive(Debug)]
+pub struct List<T>(pub Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T> List<T> {
+    pub fn first(&self) -> Option<&T> {
+        self.0.first()
+    }
+}
+
+// ---- lenient leaves ---------------------------------------------------------------------
+
+/// A string, or `None` for anything else.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Text(pub Option<String>);
+
+/// An integer (Stripe's amounts and timestamps), or `None` for anything else.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Int(pub Option<i64>);
+
+/// A boolean, or `None` for anything else.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub Option<bool>);
+
+/// An expandable reference: the id string, or the id of the expanded object.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IdRef(pub Option<String>);
+
+/// A nested object, or `None` when the value is not an object.
+#[derive(Debug)]
+pub struct Maybe<T>(pub Option<T>);
+
+impl<T> Default for Maybe<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl Text {
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
+    }
+}
+impl IdRef {
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
+    }
+}
+impl Int {
+    pub fn get(&self) -> Option<i64> {
+        self.0
+    }
+}
+impl Flag {
+    pub fn get(&self) -> Option<bool> {
+        self.0
+    }
+}
+impl<T> Maybe<T> {
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+/// Consumes a map or sequence that is not of the expected kind.
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// What a leaf makes of each JSON kind; every kind it does not name reads as `None`.
+trait LenientTarget: Sized {
+    fn from_bool(_: bool) -> Option<Self> {
+        None
+    }
+    fn from_i64(_: i64) -> Option<Self> {
+        None
+    }
+    fn from_str(_: &str) -> Option<Self> {
+        None
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        skip_map(map).map(|_| None)
+    }
+}
+
+impl LenientTarget for bool {
+    fn from_bool(v: bool) -> Option<Self> {
+        Some(v)
+    }
+}
+
+impl LenientTarget for i64 {
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(v)
+    }
+}
+
+impl LenientTarget for String {
+    fn from_str(v: &str) -> Option<Self> {
+        Some(v.to_owned())
+    }
+}
+
+/// An expandable reference: the id itself, or the `id` of the expanded object.
+struct ExpandedId(String);
+
+impl LenientTarget for ExpandedId {
+    fn from_str(v: &str) -> Option<Self> {
+        Some(ExpandedId(v.to_owned()))
+    }
+    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        let mut id = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            if key.0 && id.is_none() {
+                id = map.next_value::<Text>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(id.map(ExpandedId))
+    }
+}
+
+struct LenientVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: LenientTarget> Visitor<'de> for LenientVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(T::from_bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(T::from_i64(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).ok().and_then(T::from_i64))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(T::from_str(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_seq(seq).map(|_| None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::from_map(map)
+    }
+}
+
+fn lenient<'de, T: LenientTarget, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(LenientVisitor::<T>(std::marker::PhantomData))
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient::<String, D>(d).map(Text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient::<i64, D>(d).map(Int)
+    }
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient::<bool, D>(d).map(Flag)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient::<ExpandedId, D>(d).map(|id| IdRef(id.map(|e| e.0)))
+    }
+}
+
+/// A map key, told apart without allocating: `true` for the one key a visitor looks for.
+/// (Used for `id` in expanded objects and `data` in lists.)
+struct Key(bool);
+
+struct KeyVisitor(&'static str);
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Key(v == self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor("id"))
+    }
+}
+
+struct DataKey(bool);
+
+impl<'de> Deserialize<'de> for DataKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor("data")).map(|k| DataKey(k.0))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Maybe<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Maybe<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Maybe(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                skip_seq(seq).map(|_| Maybe(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|v| Maybe(Some(v)))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Elements that are not objects are dropped, not fatal.
+        fn elements<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+            mut seq: A,
+        ) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Maybe(item)) = seq.next_element::<Maybe<T>>()? {
+                out.extend(item);
+            }
+            Ok(out)
+        }
+        struct Data<T>(Vec<T>);
+        impl<'de, T: Deserialize<'de>> Deserialize<'de> for Data<T> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<T>(std::marker::PhantomData<T>);
+                impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                    type Value = Data<T>;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("any JSON value")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                        elements(seq).map(Data)
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                        skip_map(map).map(|_| Data(Vec::new()))
+                    }
+                    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                        Ok(Data(Vec::new()))
+                    }
+                }
+                d.deserialize_any(V(std::marker::PhantomData))
+            }
+        }
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                elements(seq).map(List)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut data = Vec::new();
+                while let Some(key) = map.next_key::<DataKey>()? {
+                    if key.0 {
+                        data = map.next_value::<Data<T>>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(List(data))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(List::default())
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
