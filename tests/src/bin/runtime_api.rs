@@ -88,7 +88,9 @@ impl Events {
         let text = substitute_run(&self.fixture, &tag);
         let now = referral_core::unix_now();
         if self.stripe {
-            let body = if self.fresh_each {
+            // The first event stays the fixture (its .expect.json checks it); later ones get a
+            // new id even when the fixture's id has no `{{run}}`.
+            let body = if self.fresh_each && i > 0 {
                 with_unique_event_id(&text, &tag)?
             } else {
                 text
