@@ -61,6 +61,7 @@ DEFAULTED_IN_AWS = {
     "SECRET_SOURCE": "defaults to secretsmanager",
     "SECRET_CACHE_TTL_SECONDS": "defaults to 300 s",
     "SIGNUP_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the signup function's timeout",
+    "INIT_TIMING": "off unless 1: the perf harness's init breakdown (shared/src/init.rs)",
 }
 # Variables read by libraries rather than by our code; the template may set them.
 READ_BY_LIBRARIES = {"RUST_LOG": "tracing-subscriber's EnvFilter (shared/src/telemetry.rs)"}
