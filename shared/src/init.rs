@@ -55,7 +55,10 @@ impl Base {
 /// Opt-in (`INIT_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
 /// line on stderr for the perf harness (`infra/local/perf.sh`). `startUnixMicros` lets it place
 /// the start of init against the moment it spawned the process. Off, it costs one env lookup.
-struct InitTiming(Option<(u128, std::time::Instant, Vec<(&'static str, u128)>)>);
+struct InitTiming(Option<TimingState>);
+
+/// (start in Unix microseconds, end of the last stage, each stage's name and microseconds)
+type TimingState = (u128, std::time::Instant, Vec<(&'static str, u128)>);
 
 impl InitTiming {
     fn from_env() -> Self {
