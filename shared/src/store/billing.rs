@@ -157,21 +157,9 @@ fn assemble<D: Decode>(
 
 pub mod dynamo {
     use super::*;
-    use crate::store::dynamo::{DynamoStore, Item, classify, from_item, key, to_item};
-    use aws_sdk_dynamodb::error::SdkError;
-    use aws_sdk_dynamodb::types::AttributeValue;
-
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.to_owned())
-    }
-
-    fn is_condition_failure<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-        err: &SdkError<E, R>,
-    ) -> bool {
-        err.as_service_error()
-            .and_then(|e| e.code())
-            .is_some_and(|c| c == "ConditionalCheckFailedException")
-    }
+    use crate::store::dynamo::{
+        DynamoStore, Item, classify, from_item, is_condition_failure, key, n, s, to_item,
+    };
 
     impl Decode for Item {
         fn decode<T: DeserializeOwned>(self) -> Result<T, StoreError> {
@@ -267,7 +255,7 @@ pub mod dynamo {
             let (pk, sk) = keys::stripe_event(event_id);
             let mut item = key(pk, sk);
             item.insert("type".into(), s(event_type));
-            item.insert(keys::TTL.into(), AttributeValue::N(expires_at.to_string()));
+            item.insert(keys::TTL.into(), n(expires_at));
             self.client
                 .put_item()
                 .table_name(&self.table)

@@ -49,6 +49,25 @@ pub fn key(pk: String, sk: &str) -> Item {
     ])
 }
 
+/// A string attribute.
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// A number attribute.
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A single-item write refused by its condition: already done, superseded, or not ours.
+pub fn is_condition_failure<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    err: &SdkError<E, R>,
+) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
 /// Sorts an SDK failure into "retry later" (throttling, timeouts, no connection, 5xx) and
 /// everything else. The detail is logged, never shown to callers.
 pub fn classify<E, R>(err: SdkError<E, R>) -> StoreError
@@ -170,20 +189,6 @@ mod customer_links {
     use super::super::customer_link::{Claim, CustomerLinks, Link, attrs};
     use super::*;
     use aws_sdk_dynamodb::types::{ReturnValue, Update};
-
-    fn n(v: i64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
-    }
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.to_owned())
-    }
-    fn is_condition_failure<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-        err: &SdkError<E, R>,
-    ) -> bool {
-        err.as_service_error()
-            .and_then(|e| e.code())
-            .is_some_and(|c| c == "ConditionalCheckFailedException")
-    }
 
     impl CustomerLinks for DynamoStore {
         async fn claim_customer_creation(
