@@ -62,20 +62,15 @@ pub fn user(user_id: &str, email: &str) -> referral_core::User {
 
 /// A local bearer token for `sub`, as `infra/local/mint_token.py` mints them (AUTH_MODE=local).
 pub fn local_bearer(sub: &str, email: Option<&str>) -> String {
-    let now = referral_core::unix_now();
-    let mut claims = serde_json::json!({
-        "sub": sub, "iss": referral_core::identity::LOCAL_ISSUER, "iat": now, "exp": now + 600,
-    });
+    let mut claims = serde_json::Map::from_iter([("sub".to_owned(), sub.into())]);
     if let Some(email) = email {
-        claims["email"] = email.into();
+        claims.insert("email".into(), email.into());
     }
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+    replay::local_bearer::authorization(
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(stack_var("LOCAL_AUTH_SECRET").as_bytes()),
+        &stack_var("LOCAL_AUTH_SECRET"),
+        referral_core::unix_now(),
     )
-    .expect("HS256 encoding");
-    format!("Bearer {token}")
 }
 
 /// The URL at which `cargo lambda watch` serves `function`.

@@ -2,24 +2,14 @@
 //! Manager stand-in, the user record from the DynamoDB stand-in.
 
 use integration_tests::{
-    function_url, local_bearer, stack_secrets, stack_var, store, unique, user,
+    local_bearer, post_function, stack_secrets, stack_var, store, unique, user,
 };
 use referral_core::UserStore;
 use referral_core::testing::verify_hs512;
 use serde_json::Value;
 
 async fn post(auth: Option<&str>, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(function_url("cello-token"))
-        .header("content-type", "application/json")
-        .header("origin", stack_var("LOCAL_FRONTEND_URL"))
-        .body(body.to_owned());
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
-    }
-    let resp = req.send().await.expect("cargo lambda watch answers");
-    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-    (status, headers, resp.json().await.expect("a JSON body"))
+    post_function("cello-token", auth, None, body).await
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! `POST /stripe/webhook` against the real local stack: served by `cargo lambda watch`, the
 //! signing secret from the Secrets Manager stand-in, every record in the DynamoDB stand-in.
-//! Deliveries are signed here with RustCrypto's HMAC, independently of the verifier (aws-lc-rs),
+//! Deliveries are signed with RustCrypto's HMAC (the replay's signer), independently of the verifier (aws-lc-rs),
 //! and, in the end-to-end case, by the Stripe stand-in (localstripe) itself.
 
-use hmac::{Hmac, KeyInit, Mac};
+use integration_tests::replay::stripe_signature;
 use integration_tests::{function_url, sdk, stack_secrets, stack_var, store, unique};
 use referral_core::store::billing::{BillingStore, CustomerBilling};
 use referral_core::store::dynamo::DynamoStore;
@@ -31,11 +31,9 @@ async fn webhook_secret() -> String {
         .to_owned()
 }
 
+/// Signed now, by the replay's signer (RustCrypto HMAC, independent of the verifier).
 fn sign(secret: &str, body: &str) -> String {
-    let t = referral_core::unix_now();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    stripe_signature::header(secret, referral_core::unix_now(), body.as_bytes())
 }
 
 fn fixture(name: &str, run: &str) -> String {
