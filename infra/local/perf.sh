@@ -3,7 +3,7 @@
 #   1. builds the functions' native release binaries and their arm64 release zips;
 #   2. runs the in-process criterion benchmarks (token mint, webhook verify + parse);
 #   3. starts the local stack and runs each release binary against our minimal Lambda Runtime
-#      API (tests/src/runtime_api.rs), --runs times from a cold process: init, first and warm
+#      API (tools/src/runtime_api.rs), --runs times from a cold process: init, first and warm
 #      invocation latency, peak RSS, and the init breakdown the functions print with
 #      INIT_TIMING=1;
 #   4. prints one table of medians and writes it to .local/perf/perf.md (raw figures beside it).
@@ -29,11 +29,12 @@ bash infra/local/setup.sh
 export PATH="$VENV/bin:$PATH"
 
 log "release builds of the functions (native), and the Runtime API driver"
-cargo build --release --quiet "${FUNCTIONS[@]/#/-p}" \
+# With shared/init-timing: the INIT_TIMING breakdown is compiled out of the binaries that ship.
+cargo build --release --quiet --features shared/init-timing "${FUNCTIONS[@]/#/-p}" \
   || die "release build of the functions failed"
 # The driver in the dev profile: a fat-LTO release link of it costs minutes on 2 cores; its own
 # overhead per invocation is tens of µs, far below the ms the stand-ins take.
-cargo build --quiet -p integration-tests --bin runtime_api || die "building the driver failed"
+cargo build --quiet -p tools --bin runtime_api || die "building the driver failed"
 
 log "arm64 release zips (cargo lambda build; a no-op when they are current)"
 cargo lambda build --release --arm64 --output-format zip "${FUNCTIONS[@]/#/-p}" >"$OUT/lambda-build.log" 2>&1 \

@@ -92,11 +92,38 @@ impl ApiError {
         )
     }
 
+    /// A field its type refused: 400 with the type's code and message.
+    pub fn field(e: crate::field::FieldError) -> Self {
+        Self::bad_request(e.code, e.message)
+    }
+
     pub fn to_json(&self, request_id: &str) -> String {
         serde_json::json!({
             "error": {"code": self.code, "message": self.message, "requestId": request_id}
         })
         .to_string()
+    }
+}
+
+impl From<crate::field::FieldError> for ApiError {
+    fn from(e: crate::field::FieldError) -> Self {
+        Self::field(e)
+    }
+}
+
+/// Every function maps the table's failures the same way: busy → 503 with Retry-After, anything
+/// else → 500 with the detail in the log only.
+impl From<crate::table::StoreError> for ApiError {
+    fn from(e: crate::table::StoreError) -> Self {
+        match e {
+            crate::table::StoreError::Unavailable => {
+                ApiError::unavailable("the store is busy; retry shortly", 2)
+            }
+            crate::table::StoreError::Internal(detail) => {
+                tracing::error!(%detail, "store error");
+                ApiError::internal()
+            }
+        }
     }
 }
 

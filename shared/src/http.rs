@@ -1,13 +1,82 @@
-//! The HTTP edge shared by every function: request ids, CORS, method checks, bounded JSON
-//! bodies, and turning a handler's `Result<Reply, ApiError>` into a response.
+//! The HTTP edge shared by every function: the request read once into an [`Incoming`] (request
+//! id, headers, body, the authorizer's claims), CORS, method checks, bounded JSON bodies, and
+//! turning a handler's `Result<Reply, ApiError>` into a response, once.
 
 use crate::error::ApiError;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response, request::RequestContext};
 use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
+
+/// A request as the edge read it, once: what handlers need and nothing that ties them to
+/// lambda_http. The body is moved, not copied.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub request_id: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The claims API Gateway's JWT authorizer verified, when it ran.
+    pub authorizer_claims: Option<HashMap<String, String>>,
+}
+
+impl From<Request> for Incoming {
+    fn from(req: Request) -> Self {
+        let request_id = request_id(&req);
+        let authorizer_claims = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| jwt.claims.clone()),
+            _ => None,
+        };
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            Body::Text(t) => t.into_bytes(),
+            Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        Self {
+            request_id,
+            headers: parts.headers,
+            body,
+            authorizer_claims,
+        }
+    }
+}
+
+impl Incoming {
+    /// A header's value, when it is present and visible ASCII.
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// True when there is no body, or only whitespace.
+    pub fn body_is_blank(&self) -> bool {
+        self.body.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// The value of cookie `name` in the request's `Cookie` headers.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"'))
+    }
+
+    /// Parses the JSON body into `T`, with an error naming the problem (the field, the expected
+    /// type). A content type other than JSON is refused; an absent one is tolerated (curl).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        json_body(&self.headers, &self.body)
+    }
+}
 
 /// A successful answer: a status and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,8 +120,8 @@ impl Cors {
         Self { allowed_origins }
     }
 
-    fn allowed_origin<'r>(&self, req: &'r Request) -> Option<&'r HeaderValue> {
-        let origin = req.headers().get(header::ORIGIN)?;
+    fn allowed_origin<'r>(&self, origin: Option<&'r HeaderValue>) -> Option<&'r HeaderValue> {
+        let origin = origin?;
         let text = origin.to_str().ok()?;
         self.allowed_origins
             .iter()
@@ -60,10 +129,10 @@ impl Cors {
             .then_some(origin)
     }
 
-    fn decorate(&self, req: &Request, resp: &mut Response<Body>) {
+    fn decorate(&self, origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
         let headers = resp.headers_mut();
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = self.allowed_origin(req) {
+        if let Some(origin) = self.allowed_origin(origin) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -72,12 +141,12 @@ impl Cors {
         }
     }
 
-    fn preflight(&self, req: &Request, methods: &str) -> Response<Body> {
+    fn preflight(&self, origin: Option<&HeaderValue>, methods: &str) -> Response<Body> {
         let mut resp = Response::builder()
             .status(StatusCode::NO_CONTENT)
             .body(Body::Empty)
             .expect("static response parts are valid");
-        if self.allowed_origin(req).is_some() {
+        if self.allowed_origin(origin).is_some() {
             let h = resp.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&format!("{methods}, OPTIONS")) {
                 h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
@@ -91,7 +160,7 @@ impl Cors {
                 HeaderValue::from_static("600"),
             );
         }
-        self.decorate(req, &mut resp);
+        self.decorate(origin, &mut resp);
         resp
     }
 }
@@ -110,29 +179,27 @@ impl Route {
     /// every outcome is an HTTP response.
     pub async fn serve<F, Fut>(&self, req: Request, handle: F) -> Response<Body>
     where
-        F: FnOnce(Request) -> Fut,
+        F: FnOnce(Incoming) -> Fut,
         Fut: Future<Output = Result<Reply, ApiError>>,
     {
-        let request_id = request_id(&req);
-        let span = tracing::info_span!("request", request_id = %request_id);
+        let method = req.method().clone();
+        let incoming = Incoming::from(req);
+        let span = tracing::info_span!("request", request_id = %incoming.request_id);
         async move {
             let started = Instant::now();
-            let method = req.method().clone();
+            let origin = incoming.headers.get(header::ORIGIN).cloned();
             if method == Method::OPTIONS {
-                return self.cors.preflight(&req, self.method.as_str());
+                return self.cors.preflight(origin.as_ref(), self.method.as_str());
             }
+            let request_id = incoming.request_id.clone();
             let outcome = if method != self.method {
                 Err(ApiError::method_not_allowed(self.method.as_str()))
-            } else if body_len(req.body()) > self.max_body_bytes {
+            } else if incoming.body.len() > self.max_body_bytes {
                 Err(ApiError::payload_too_large(self.max_body_bytes))
             } else {
-                // The handler consumes the request; keep what the response needs.
-                let mut parts = Request::default();
-                *parts.headers_mut() = req.headers().clone();
-                let result = handle(req).await;
-                return self.finish(&parts, result, &request_id, started);
+                handle(incoming).await
             };
-            self.finish(&req, outcome, &request_id, started)
+            self.finish(origin.as_ref(), outcome, &request_id, started)
         }
         .instrument(span)
         .await
@@ -140,7 +207,7 @@ impl Route {
 
     fn finish(
         &self,
-        req: &Request,
+        origin: Option<&HeaderValue>,
         outcome: Result<Reply, ApiError>,
         request_id: &str,
         started: Instant,
@@ -180,7 +247,7 @@ impl Route {
                 resp
             }
         };
-        self.cors.decorate(req, &mut resp);
+        self.cors.decorate(origin, &mut resp);
         resp
     }
 }
@@ -194,28 +261,8 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
-fn body_len(body: &Body) -> usize {
-    match body {
-        Body::Empty => 0,
-        Body::Text(t) => t.len(),
-        Body::Binary(b) => b.len(),
-        _ => 0,
-    }
-}
-
-/// The request body as bytes. lambda_http has already decoded `isBase64Encoded` bodies.
-pub fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    }
-}
-
-/// Parses a JSON body into `T`, with an error naming the problem (the field, the expected type).
-/// A content type other than JSON is refused; an absent one is tolerated (curl, tests).
-pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+fn json_body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         if !ct.starts_with("application/json") {
             return Err(ApiError::new(
@@ -225,7 +272,6 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             ));
         }
     }
-    let bytes = body_bytes(req);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "missing_body",
@@ -265,18 +311,6 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     clean
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +340,7 @@ mod tests {
         v["error"]["code"].as_str().unwrap().to_owned()
     }
 
-    async fn ok(_: Request) -> Result<Reply, ApiError> {
+    async fn ok(_: Incoming) -> Result<Reply, ApiError> {
         Ok(Reply::json(
             StatusCode::OK,
             &serde_json::json!({"ok": true}),
@@ -372,18 +406,19 @@ mod tests {
 
     #[test]
     fn json_errors_name_the_problem_without_echoing_input() {
-        let err = json_body::<Body1>(&request(Method::POST, "{\"name\": 5}", None)).unwrap_err();
+        let json = |body: &str| Incoming::from(request(Method::POST, body, None)).json::<Body1>();
+        let err = json("{\"name\": 5}").unwrap_err();
         assert_eq!(err.code, "invalid_body");
         assert!(err.message.contains("invalid type"), "{}", err.message);
-        let err = json_body::<Body1>(&request(Method::POST, "{}", None)).unwrap_err();
+        let err = json("{}").unwrap_err();
         assert!(
             err.message.contains("missing field `name`"),
             "{}",
             err.message
         );
-        let err = json_body::<Body1>(&request(Method::POST, "{\"name\"", None)).unwrap_err();
+        let err = json("{\"name\"").unwrap_err();
         assert_eq!(err.code, "malformed_json");
-        let err = json_body::<Body1>(&request(Method::POST, " ", None)).unwrap_err();
+        let err = json(" ").unwrap_err();
         assert_eq!(err.code, "missing_body");
     }
 
@@ -393,10 +428,8 @@ mod tests {
             .header("cookie", "a=1; cello-referral=pNRB1aYqArN; b=2")
             .body(Body::Empty)
             .unwrap();
-        assert_eq!(
-            cookie(&req, "cello-referral").as_deref(),
-            Some("pNRB1aYqArN")
-        );
-        assert_eq!(cookie(&req, "missing"), None);
+        let req = Incoming::from(req);
+        assert_eq!(req.cookie("cello-referral"), Some("pNRB1aYqArN"));
+        assert_eq!(req.cookie("missing"), None);
     }
 }

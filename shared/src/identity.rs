@@ -3,8 +3,8 @@
 
 use crate::config::AuthMode;
 use crate::error::ApiError;
+use crate::http::Incoming;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use lambda_http::{Request, RequestExt, request::RequestContext};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -50,22 +50,13 @@ impl Authenticator {
     }
 
     /// The verified identity of the request's caller, or 401.
-    pub fn identify(&self, req: &Request) -> Result<Identity, ApiError> {
+    pub fn identify(&self, req: &Incoming) -> Result<Identity, ApiError> {
         let claims = match self {
-            Authenticator::ApiGatewayJwt => authorizer_claims(req),
+            Authenticator::ApiGatewayJwt => req.authorizer_claims.clone(),
             Authenticator::Local { key, validation } => bearer_claims(req, key, validation),
         }
         .ok_or_else(ApiError::unauthorized)?;
         identity_from(claims)
-    }
-}
-
-fn authorizer_claims(req: &Request) -> Option<HashMap<String, String>> {
-    match req.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => {
-            Some(ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.clone())
-        }
-        _ => None,
     }
 }
 
@@ -78,15 +69,11 @@ struct LocalClaims {
 }
 
 fn bearer_claims(
-    req: &Request,
+    req: &Incoming,
     key: &DecodingKey,
     validation: &Validation,
 ) -> Option<HashMap<String, String>> {
-    let header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let header = req.header(http::header::AUTHORIZATION)?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))?;
@@ -149,7 +136,7 @@ impl KindName for jsonwebtoken::errors::Error {
 mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header, encode};
-    use lambda_http::Body;
+    use lambda_http::{Body, Request};
     use serde_json::json;
 
     const SECRET: &str = "local-dev-secret-0123456789";
@@ -160,11 +147,12 @@ mod tests {
         })
     }
 
-    fn bearer(token: &str) -> Request {
-        http::Request::builder()
+    fn bearer(token: &str) -> Incoming {
+        let req: Request = http::Request::builder()
             .header("authorization", format!("Bearer {token}"))
             .body(Body::Empty)
-            .unwrap()
+            .unwrap();
+        req.into()
     }
 
     fn token(alg: Algorithm, secret: &str, claims: serde_json::Value) -> String {
@@ -215,8 +203,7 @@ mod tests {
             let err = local().identify(&bearer(&t)).unwrap_err();
             assert_eq!(err.status, http::StatusCode::UNAUTHORIZED, "{t}");
         }
-        let no_header = http::Request::builder().body(Body::Empty).unwrap();
-        assert!(local().identify(&no_header).is_err());
+        assert!(local().identify(&Incoming::default()).is_err());
     }
 
     #[test]
@@ -244,7 +231,7 @@ mod tests {
             "isBase64Encoded": false
         });
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-        let id = Authenticator::ApiGatewayJwt.identify(&req).unwrap();
+        let id = Authenticator::ApiGatewayJwt.identify(&req.into()).unwrap();
         assert_eq!(id.user_id, "abc-123");
         assert_eq!(id.email.as_deref(), Some("a@b.co"));
     }

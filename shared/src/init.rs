@@ -3,9 +3,8 @@
 //! authenticator and the user store.
 
 use crate::config::{CommonConfig, ConfigError};
-use crate::identity::Authenticator;
 use crate::secrets::{self, AnyLoader, AppSecrets, CachedSecrets, SecretError, SecretSource};
-use crate::store::dynamo::DynamoStore;
+use crate::table::Table;
 use std::sync::Arc;
 
 pub struct Base {
@@ -14,8 +13,7 @@ pub struct Base {
     pub secrets: CachedSecrets<AnyLoader>,
     /// The secret as read at init; functions derive their keys from it.
     pub initial_secrets: Arc<AppSecrets>,
-    pub auth: Authenticator,
-    pub store: DynamoStore,
+    pub table: Table,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +35,11 @@ impl Base {
         timing.stage("secretsClient");
         let initial_secrets = secrets.current().await?;
         timing.stage("secretRead");
-        let auth = Authenticator::new(&config.auth_mode);
-        let store = DynamoStore::from_sdk(&sdk, &config.table_name);
-        timing.stage("authAndStore");
+        let table = Table::from_sdk(&sdk, &config.table_name);
+        timing.stage("table");
         timing.report();
         Ok(Self {
-            auth,
-            store,
+            table,
             config,
             sdk,
             secrets,
@@ -52,9 +48,10 @@ impl Base {
     }
 }
 
-/// Opt-in (`INIT_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
-/// line on stderr for the perf harness (`infra/local/perf.sh`). `startUnixMicros` lets it place
-/// the start of init against the moment it spawned the process. Off, it costs one env lookup.
+/// Opt-in (feature `init-timing`, then `INIT_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
+/// line on stderr for the perf harness (`infra/local/perf.sh`, which builds with the feature).
+/// `startUnixMicros` lets it place the start of init against the moment it spawned the process.
+/// Without the feature it is compiled out of the binaries that ship.
 struct InitTiming(Option<TimingState>);
 
 /// (start in Unix microseconds, end of the last stage, each stage's name and microseconds)
@@ -62,7 +59,8 @@ type TimingState = (u128, std::time::Instant, Vec<(&'static str, u128)>);
 
 impl InitTiming {
     fn from_env() -> Self {
-        let on = std::env::var_os("INIT_TIMING").is_some_and(|v| v == "1");
+        let on = cfg!(feature = "init-timing")
+            && std::env::var_os("INIT_TIMING").is_some_and(|v| v == "1");
         Self(on.then(|| {
             let unix = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -94,6 +92,14 @@ impl InitTiming {
             "{{\"initTiming\":{{\"startUnixMicros\":{start}{fields}}}}}"
         ))
     }
+}
+
+/// A function's start: telemetry, then the base, or the process ends naming what to fix.
+pub async fn start(function: &str) -> Base {
+    crate::telemetry::init();
+    Base::init()
+        .await
+        .unwrap_or_else(|e| exit_on_init_error(function, &e))
 }
 
 /// Ends the process with the reason on stderr and in the log; Lambda reports it as an init

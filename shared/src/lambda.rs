@@ -7,7 +7,7 @@
 //! (400 `missing_body`, or the webhook's signature check).
 
 use crate::error::ApiError;
-use crate::http::{Reply, Route};
+use crate::http::{Incoming, Reply, Route};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::request::LambdaRequest;
@@ -31,7 +31,7 @@ pub fn drop_undecodable_body(mut event: LambdaEvent<LambdaRequest>) -> LambdaEve
 /// Serves `handle` on `route` until the runtime stops the process.
 pub async fn run<H, Fut>(route: Route, handle: H) -> Result<(), Error>
 where
-    H: Fn(Request) -> Fut + Sync,
+    H: Fn(Incoming) -> Fut + Sync,
     Fut: Future<Output = Result<Reply, ApiError>> + Send,
 {
     let (route, handle) = (&route, &handle);

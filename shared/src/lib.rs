@@ -1,37 +1,34 @@
-//! The common crate of the Cello referral Lambdas: the domain, the ports (traits) the handlers
-//! are generic over, and the adapters that implement them (DynamoDB, Secrets Manager, and an
-//! in-memory store behind the `memory` feature for unit tests).
+//! What two or more of the Cello referral functions use, and nothing else: the Lambda/HTTP edge
+//! (route, CORS, body limits, the error envelope, request ids, the base64 guard), configuration,
+//! secrets, identity, telemetry, the clock, the user record and the table's key layout, and the
+//! clients several functions call (Stripe, behind the `stripe` feature).
 //!
-//! Each function's `main.rs` builds what it needs from here once, at init; its `handler.rs`
-//! takes the ports by reference so it runs in unit tests without AWS.
+//! A function's own domain, ports and adapters live in its crate under `functions/`. Memory
+//! adapters of the ports here are behind the `memory` feature (dev-dependencies only); other
+//! test support lives in the dev-only `testkit` crate.
 
 pub mod aws;
-pub mod cello;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod field;
 pub mod http;
+#[cfg(feature = "identity")]
 pub mod identity;
 pub mod init;
 pub mod lambda;
 pub mod secrets;
-pub mod store;
+#[cfg(feature = "stripe")]
 pub mod stripe;
+pub mod table;
 pub mod telemetry;
-#[cfg(any(test, feature = "memory"))]
-pub mod testing;
-pub mod validate;
-pub mod webhook;
+pub mod user;
 
+pub use clock::unix_now;
 pub use config::{CommonConfig, ConfigError};
 pub use error::ApiError;
+#[cfg(feature = "identity")]
 pub use identity::{Authenticator, Identity};
 pub use secrets::{AppSecrets, SecretSource};
-pub use store::{User, UserStore};
-
-/// Seconds since the Unix epoch, the one clock every record and token uses.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use table::{StoreError, Table};
+pub use user::{User, UserStore};

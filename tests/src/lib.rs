@@ -1,9 +1,6 @@
-//! Helpers for the workspace integration tests. They run against the real local stand-ins that
+//! Helpers for the workspace integration tests (`tests/integration/`). They run against the real local stand-ins that
 //! `infra/local/test.sh` starts (moto for DynamoDB and Secrets Manager, localstripe for Stripe),
 //! through the same adapters the functions use in AWS.
-
-pub mod replay;
-pub mod runtime_api;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,12 +17,12 @@ pub fn stack_var(name: &str) -> String {
 /// The SDK configuration the functions use, pointed at the stand-ins by the environment.
 pub async fn sdk() -> aws_config::SdkConfig {
     stack_var("AWS_ENDPOINT_URL_DYNAMODB");
-    referral_core::aws::sdk_config().await
+    shared::aws::sdk_config().await
 }
 
 /// The user store on the local table.
-pub async fn store() -> referral_core::store::dynamo::DynamoStore {
-    referral_core::store::dynamo::DynamoStore::from_sdk(&sdk().await, stack_var("TABLE_NAME"))
+pub async fn store() -> shared::Table {
+    shared::Table::from_sdk(&sdk().await, stack_var("TABLE_NAME"))
 }
 
 /// A value unique to this test process and call, so tests can share the table and run in
@@ -44,8 +41,8 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A user record with the given id and email, as signup would store it.
-pub fn user(user_id: &str, email: &str) -> referral_core::User {
-    referral_core::User {
+pub fn user(user_id: &str, email: &str) -> shared::User {
+    shared::User {
         user_id: user_id.to_owned(),
         email: email.to_owned(),
         first_name: "Ada".into(),
@@ -53,9 +50,9 @@ pub fn user(user_id: &str, email: &str) -> referral_core::User {
         organization_id: None,
         language: Some("en".into()),
         ucc: Some("pNRB1aYqArN".into()),
-        ucc_source: Some(referral_core::store::UccSource::Body),
+        ucc_source: Some(shared::user::UccSource::Body),
         ucc_standard: Some(true),
-        created_at: referral_core::unix_now(),
+        created_at: shared::unix_now(),
         stripe_customer_id: None,
     }
 }
@@ -66,10 +63,10 @@ pub fn local_bearer(sub: &str, email: Option<&str>) -> String {
     if let Some(email) = email {
         claims.insert("email".into(), email.into());
     }
-    replay::local_bearer::authorization(
+    testkit::local_bearer::authorization(
         &claims,
         &stack_var("LOCAL_AUTH_SECRET"),
-        referral_core::unix_now(),
+        shared::unix_now(),
     )
 }
 
@@ -79,8 +76,8 @@ pub fn function_url(function: &str) -> String {
 }
 
 /// The environment's secret, read from the Secrets Manager stand-in.
-pub async fn stack_secrets() -> referral_core::AppSecrets {
-    use referral_core::secrets::{SecretLoader, SecretsManagerLoader};
+pub async fn stack_secrets() -> shared::AppSecrets {
+    use shared::secrets::{SecretLoader, SecretsManagerLoader};
     let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
     SecretsManagerLoader::new(client, stack_var("SECRET_ID"))
         .load()

@@ -3,14 +3,14 @@
 
 use cello_token::handler::TokenHandler;
 use cello_token::settings::TokenSettings;
+use cello_token::signer::{CelloSigner, SignerCache};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use referral_core::cello::{CelloSigner, SignerCache};
-use referral_core::secrets::StaticSecrets;
-use referral_core::store::memory::MemoryStore;
-use referral_core::testing::fixture_request;
-use referral_core::{AppSecrets, Authenticator};
+use shared::secrets::StaticSecrets;
+use shared::user::memory::MemoryUsers;
+use shared::{AppSecrets, Authenticator};
 use std::hint::black_box;
 use std::sync::Arc;
+use testkit::fixture_request;
 
 fn benches(c: &mut Criterion) {
     let signer = CelloSigner::new(
@@ -33,7 +33,7 @@ fn benches(c: &mut Criterion) {
     )
     .unwrap();
     let handler = TokenHandler {
-        store: MemoryStore::default(),
+        store: MemoryUsers::default(),
         signers: SignerCache::new(&secrets, None).unwrap(),
         secrets: StaticSecrets(Arc::new(secrets)),
         auth: Authenticator::ApiGatewayJwt,
@@ -48,7 +48,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("token_handler", |b| {
         b.to_async(&runtime).iter_batched(
             || fixture_request("cello-token/valid.json", "bench"),
-            |request| handler.handle(black_box(request)),
+            |request| handler.handle(black_box(request.into())),
             BatchSize::SmallInput,
         )
     });

@@ -2,12 +2,13 @@
 //! `cello.boot` options. Generic over the ports so unit tests run without AWS.
 
 use crate::settings::TokenSettings;
-use lambda_http::Request;
+use crate::signer::SignerCache;
 use lambda_http::http::StatusCode;
-use referral_core::cello::SignerCache;
-use referral_core::http::{Reply, body_bytes, json_body};
-use referral_core::{ApiError, Authenticator, Identity, SecretSource, User, UserStore};
 use serde::{Deserialize, Serialize};
+use shared::field::Language;
+use shared::http::{Incoming, Reply};
+use shared::secrets::SecretError;
+use shared::{ApiError, Authenticator, Identity, SecretSource, StoreError, User, UserStore};
 
 /// The optional body: the page may ask for the widget in the language it is showing.
 #[derive(Debug, Default, Deserialize)]
@@ -81,25 +82,54 @@ pub struct TokenHandler<S, K> {
     pub signers: SignerCache,
 }
 
+/// Why no token was minted; mapped to HTTP once, in [`TokenHandler::handle`].
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Store(e) => e.into(),
+            TokenError::Secret(e) => e.into(),
+        }
+    }
+}
+
 impl<S: UserStore, K: SecretSource> TokenHandler<S, K> {
-    pub async fn handle(&self, req: Request) -> Result<Reply, ApiError> {
+    /// The edge: the identity and the optional body, read once; the options rendered once.
+    pub async fn handle(&self, req: Incoming) -> Result<Reply, ApiError> {
         let identity = self.auth.identify(&req)?;
-        let request = if body_bytes(&req).iter().all(u8::is_ascii_whitespace) {
+        let request = if req.body_is_blank() {
             TokenRequest::default()
         } else {
-            json_body::<TokenRequest>(&req)?
+            req.json::<TokenRequest>()?
         };
-        let requested_language = request
+        let language = request
             .language
-            .map(|l| referral_core::validate::language("language", &l))
+            .map(|l| Language::parse("language", &l))
             .transpose()?;
+        let options = self.boot_options(&identity, language).await?;
+        Ok(Reply::json(StatusCode::OK, &options))
+    }
 
+    /// The use case: a fresh token for `identity`, and the rest of `cello.boot`'s options.
+    pub async fn boot_options(
+        &self,
+        identity: &Identity,
+        requested_language: Option<Language>,
+    ) -> Result<BootOptions, TokenError> {
         let secrets = self.secrets.current().await?;
         let signer = self.signers.signer_for(&secrets)?;
         let user = self.store.get_user(&identity.user_id).await?;
 
-        let minted = signer.mint(&identity.user_id, referral_core::unix_now());
+        let minted = signer.mint(&identity.user_id, shared::unix_now());
         let language = requested_language
+            .map(Language::into_string)
             .or_else(|| user.as_ref().and_then(|u| u.language.clone()))
             .unwrap_or_else(|| self.settings.default_language.clone());
         tracing::info!(
@@ -107,16 +137,13 @@ impl<S: UserStore, K: SecretSource> TokenHandler<S, K> {
             expires_at = minted.expires_at,
             "cello token minted"
         );
-        Ok(Reply::json(
-            StatusCode::OK,
-            &BootOptions {
-                product_id: signer.product_id().to_owned(),
-                token: minted.token,
-                issued_at: minted.issued_at,
-                expires_at: minted.expires_at,
-                language,
-                product_user_details: ProductUserDetails::of(user.as_ref(), &identity),
-            },
-        ))
+        Ok(BootOptions {
+            product_id: signer.product_id().to_owned(),
+            token: minted.token,
+            issued_at: minted.issued_at,
+            expires_at: minted.expires_at,
+            language,
+            product_user_details: ProductUserDetails::of(user.as_ref(), identity),
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! This function's own settings, read once at init.
 
-use referral_core::ConfigError;
-use referral_core::cello::MAX_TOKEN_TTL;
-use referral_core::config::Settings;
+use crate::signer::MAX_TOKEN_TTL;
+use shared::ConfigError;
+use shared::config::Settings;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +27,9 @@ impl TokenSettings {
             ));
         }
         let default_language = match s.optional("CELLO_DEFAULT_LANGUAGE") {
-            Some(l) => referral_core::validate::language("CELLO_DEFAULT_LANGUAGE", &l)
-                .map_err(|e| ConfigError::new("CELLO_DEFAULT_LANGUAGE", e.message))?,
+            Some(l) => shared::field::Language::parse("CELLO_DEFAULT_LANGUAGE", &l)
+                .map_err(|e| ConfigError::new("CELLO_DEFAULT_LANGUAGE", e.message))?
+                .into_string(),
             None => "en".to_owned(),
         };
         Ok(Self {
@@ -43,11 +44,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<TokenSettings, ConfigError> {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TokenSettings::from_settings(&Settings::new(move |k| map.get(k).cloned()))
+        TokenSettings::from_settings(&testkit::settings(pairs))
     }
 
     #[test]

@@ -2,20 +2,17 @@
 
 use cello_token::handler::TokenHandler;
 use cello_token::settings::TokenSettings;
-use lambda_http::http::{Method, StatusCode};
+use cello_token::signer::SignerCache;
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use referral_core::cello::SignerCache;
-use referral_core::http::{Cors, Route};
-use referral_core::secrets::StaticSecrets;
-use referral_core::store::memory::MemoryStore;
-use referral_core::testing::{
-    assert_expected, fixture_expectations, fixture_request, verify_hs512,
-};
-use referral_core::{AppSecrets, Authenticator, User};
 use serde_json::Value;
+use shared::secrets::StaticSecrets;
+use shared::user::memory::MemoryUsers;
+use shared::{AppSecrets, Authenticator, User};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use testkit::{assert_expected, fixture_expectations, fixture_request, verify_hs512};
 
 const SECRET: &str = "unit-test-product-secret";
 
@@ -27,7 +24,7 @@ fn secrets(version: &str, product_secret: &str) -> AppSecrets {
     .unwrap()
 }
 
-fn handler(store: MemoryStore, ttl: Option<Duration>) -> TokenHandler<MemoryStore, StaticSecrets> {
+fn handler(store: MemoryUsers, ttl: Option<Duration>) -> TokenHandler<MemoryUsers, StaticSecrets> {
     let s = secrets("v1", SECRET);
     TokenHandler {
         store,
@@ -41,12 +38,8 @@ fn handler(store: MemoryStore, ttl: Option<Duration>) -> TokenHandler<MemoryStor
     }
 }
 
-async fn call(h: &TokenHandler<MemoryStore, StaticSecrets>, fixture: &str) -> (StatusCode, Value) {
-    let route = Route {
-        method: Method::POST,
-        cors: Cors::new(vec!["http://127.0.0.1:4514".into()]),
-        max_body_bytes: 4096,
-    };
+async fn call(h: &TokenHandler<MemoryUsers, StaticSecrets>, fixture: &str) -> (StatusCode, Value) {
+    let route = cello_token::route(vec!["http://127.0.0.1:4514".into()]);
     let req = fixture_request(&format!("cello-token/{fixture}.json"), "run1");
     let resp: Response<Body> = route.serve(req, |r| h.handle(r)).await;
     let Body::Text(text) = resp.body() else {
@@ -73,8 +66,8 @@ fn stored_user(id: &str) -> User {
 
 #[tokio::test]
 async fn mints_exactly_the_three_claims_for_the_caller() {
-    let h = handler(MemoryStore::default(), None);
-    let before = referral_core::unix_now();
+    let h = handler(MemoryUsers::default(), None);
+    let before = shared::unix_now();
     let (status, body) = call(&h, "valid").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let claims = verify_hs512(body["token"].as_str().unwrap(), SECRET.as_bytes()).unwrap();
@@ -97,7 +90,7 @@ async fn mints_exactly_the_three_claims_for_the_caller() {
 
 #[tokio::test]
 async fn numeric_user_ids_are_strings_in_the_token() {
-    let h = handler(MemoryStore::default(), None);
+    let h = handler(MemoryUsers::default(), None);
     let (status, body) = call(&h, "user-without-record").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let claims = verify_hs512(body["token"].as_str().unwrap(), SECRET.as_bytes()).unwrap();
@@ -109,7 +102,7 @@ async fn numeric_user_ids_are_strings_in_the_token() {
 #[tokio::test]
 async fn details_and_language_come_from_the_stored_record() {
     let h = handler(
-        MemoryStore::with_users([stored_user("12345run1")]),
+        MemoryUsers::with_users([stored_user("12345run1")]),
         Some(Duration::from_secs(86_400)),
     );
     let (status, body) = call(&h, "user-without-record").await;
@@ -127,7 +120,7 @@ async fn details_and_language_come_from_the_stored_record() {
 
 #[tokio::test]
 async fn refusals_are_json_errors() {
-    let h = handler(MemoryStore::default(), None);
+    let h = handler(MemoryUsers::default(), None);
     for (fixture, status, code) in [
         ("no-identity", 401, "unauthorized"),
         ("wrong-method", 405, "method_not_allowed"),
@@ -143,7 +136,7 @@ async fn refusals_are_json_errors() {
 
 #[tokio::test]
 async fn a_store_outage_is_a_retryable_503() {
-    let store = MemoryStore::default();
+    let store = MemoryUsers::default();
     store.unavailable.store(true, Ordering::SeqCst);
     let h = handler(store, None);
     let (status, body) = call(&h, "valid").await;
@@ -153,7 +146,7 @@ async fn a_store_outage_is_a_retryable_503() {
 
 #[tokio::test]
 async fn a_rotated_product_secret_is_used_from_its_first_request() {
-    let mut h = handler(MemoryStore::default(), None);
+    let mut h = handler(MemoryUsers::default(), None);
     h.secrets = StaticSecrets(Arc::new(secrets("v2", "rotated-secret")));
     let (_, body) = call(&h, "valid").await;
     let token = body["token"].as_str().unwrap();
@@ -164,7 +157,7 @@ async fn a_rotated_product_secret_is_used_from_its_first_request() {
 #[tokio::test]
 async fn every_fixture_matches_its_expectation() {
     // The same expectations the replay checks against the local stack, here in-process.
-    let h = handler(MemoryStore::default(), None);
+    let h = handler(MemoryUsers::default(), None);
     let cases = fixture_expectations("cello-token", "run1");
     for (case, expect) in &cases {
         let (status, body) = call(&h, case).await;

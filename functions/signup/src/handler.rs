@@ -3,15 +3,17 @@
 //! the Stripe customer is found or created and its id written back with the customer → user
 //! lookup. A failure anywhere leaves a state that the next call completes.
 
+use crate::customers::{NewCustomer, StripeCustomers};
 use crate::request::{SignupBody, UCC_COOKIE, ValidSignup, validate};
 use crate::settings::SignupSettings;
-use lambda_http::Request;
+use crate::store::{Claim, CustomerLinks, Link};
 use lambda_http::http::StatusCode;
-use referral_core::http::{Reply, cookie, json_body, request_id};
-use referral_core::store::customer_link::{Claim, CustomerLinks, Link};
-use referral_core::store::{CreateOutcome, StoreError};
-use referral_core::stripe::{NewCustomer, StripeCustomers};
-use referral_core::{ApiError, Authenticator, User, UserStore};
+use shared::clock::Clock;
+use shared::field::FieldError;
+use shared::http::{Incoming, Reply};
+use shared::stripe::StripeFailure;
+use shared::user::CreateOutcome;
+use shared::{ApiError, Authenticator, Identity, StoreError, User, UserStore};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -22,11 +24,73 @@ const IDEMPOTENCY_KEY_SAFE_AGE: i64 = 23 * 60 * 60;
 const WAIT_STEPS: u32 = 20;
 const WAIT_STEP: Duration = Duration::from_millis(150);
 
-pub struct SignupHandler<S, P> {
+pub struct SignupHandler<S, P, C> {
     pub store: S,
     pub stripe: P,
     pub auth: Authenticator,
     pub settings: SignupSettings,
+    pub clock: C,
+}
+
+/// Why a signup did not complete. Mapped to HTTP once, by `From<SignupError> for ApiError`.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("this email belongs to another account")]
+    EmailTaken,
+    /// Another request holds the claim on creating this user's customer.
+    #[error("another request is completing this signup")]
+    InProgress,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Stripe(#[from] StripeFailure),
+    /// The user vanished between its write and the claim: nothing a retry can mend.
+    #[error("the user vanished between create and claim")]
+    Vanished,
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::Invalid(e) => e.into(),
+            SignupError::EmailTaken => {
+                ApiError::conflict("email_taken", "this email belongs to another account")
+            }
+            SignupError::InProgress => ApiError {
+                code: "signup_in_progress",
+                ..ApiError::unavailable(
+                    "another request is completing this signup; retry shortly",
+                    2,
+                )
+            },
+            SignupError::Store(e) => e.into(),
+            SignupError::Stripe(StripeFailure::Unavailable) => ApiError::unavailable(
+                "the payment provider is unavailable; your signup is saved, retry shortly",
+                5,
+            ),
+            SignupError::Stripe(StripeFailure::Refused(detail)) => {
+                tracing::error!(%detail, "Stripe refused the request");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "payment_provider_error",
+                    "the payment provider refused the request",
+                )
+            }
+            SignupError::Vanished => {
+                tracing::error!("user vanished between create and claim");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// What a signup ended in: the stored user, and whether this request completed it.
+#[derive(Debug)]
+pub struct Signed {
+    pub user: User,
+    pub created: bool,
 }
 
 /// The Stripe idempotency key for a user's customer: the same for every attempt.
@@ -71,48 +135,60 @@ fn user_from(signup: ValidSignup, user_id: String, now: i64) -> User {
     }
 }
 
-impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
-    pub async fn handle(&self, req: Request) -> Result<Reply, ApiError> {
+impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S, P, C> {
+    /// The edge: identity, body, cookie and request id read once; the outcome rendered once.
+    pub async fn handle(&self, req: Incoming) -> Result<Reply, ApiError> {
         let identity = self.auth.identify(&req)?;
-        let body: SignupBody = json_body(&req)?;
-        let signup = validate(body, &identity, cookie(&req, UCC_COOKIE).as_deref())?;
-        let now = referral_core::unix_now();
-        let user = user_from(signup, identity.user_id, now);
+        let body: SignupBody = req.json()?;
+        let signed = self
+            .sign_up(&identity, body, req.cookie(UCC_COOKIE), &req.request_id)
+            .await?;
+        let status = if signed.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(Reply::json(status, &signed.user))
+    }
+
+    /// The use case: the user stored with its referral code, then its one Stripe customer.
+    pub async fn sign_up(
+        &self,
+        identity: &Identity,
+        body: SignupBody,
+        ucc_cookie: Option<&str>,
+        request_id: &str,
+    ) -> Result<Signed, SignupError> {
+        let signup = validate(body, identity, ucc_cookie)?;
+        let now = self.clock.now();
+        let user = user_from(signup, identity.user_id.clone(), now);
         if user.ucc_standard == Some(false) {
             tracing::warn!("storing a referral code that is not in Cello's standard form");
         }
 
         let mut stored = self.store_user(user).await?;
-        let status = match &stored.stripe_customer_id {
-            Some(_) => StatusCode::OK,
+        let created = match &stored.stripe_customer_id {
+            Some(_) => false,
             None => {
-                let owner = claim_owner(&req);
+                let owner = claim_owner(request_id);
                 let (customer_id, linked_here) = self.ensure_customer(&stored, &owner).await?;
                 stored.stripe_customer_id = Some(customer_id);
-                if linked_here {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                }
+                linked_here
             }
         };
-        tracing::info!(
-            status = status.as_u16(),
-            has_ucc = stored.ucc.is_some(),
-            "signup complete"
-        );
-        Ok(Reply::json(status, &stored))
+        tracing::info!(created, has_ucc = stored.ucc.is_some(), "signup complete");
+        Ok(Signed {
+            user: stored,
+            created,
+        })
     }
 
     /// Registers the user, or returns the one a retry or a concurrent request stored first.
-    async fn store_user(&self, user: User) -> Result<User, ApiError> {
+    async fn store_user(&self, user: User) -> Result<User, SignupError> {
         match self.store.create_user(&user).await {
             Ok(CreateOutcome::Created) => Ok(user),
             Ok(CreateOutcome::Existing(stored)) => Ok(*stored),
-            Ok(CreateOutcome::EmailTaken) => Err(ApiError::conflict(
-                "email_taken",
-                "this email belongs to another account",
-            )),
+            Ok(CreateOutcome::EmailTaken) => Err(SignupError::EmailTaken),
             // A concurrent request's transaction on the same items: theirs may have landed.
             Err(StoreError::Unavailable) => match self.store.get_user(&user.user_id).await? {
                 Some(stored) => Ok(stored),
@@ -123,9 +199,13 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
     }
 
     /// The user's one Stripe customer, and whether this request linked it.
-    async fn ensure_customer(&self, user: &User, owner: &str) -> Result<(String, bool), ApiError> {
+    async fn ensure_customer(
+        &self,
+        user: &User,
+        owner: &str,
+    ) -> Result<(String, bool), SignupError> {
         for _ in 0..WAIT_STEPS {
-            let now = referral_core::unix_now();
+            let now = self.clock.now();
             let claim = self
                 .store
                 .claim_customer_creation(
@@ -148,19 +228,10 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
                     return result;
                 }
                 Claim::Busy => tokio::time::sleep(WAIT_STEP).await,
-                Claim::NoUser => {
-                    tracing::error!("user vanished between create and claim");
-                    return Err(ApiError::internal());
-                }
+                Claim::NoUser => return Err(SignupError::Vanished),
             }
         }
-        Err(ApiError {
-            code: "signup_in_progress",
-            ..ApiError::unavailable(
-                "another request is completing this signup; retry shortly",
-                2,
-            )
-        })
+        Err(SignupError::InProgress)
     }
 
     async fn create_and_link(
@@ -169,7 +240,7 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
         owner: &str,
         earlier_attempts: u32,
         now: i64,
-    ) -> Result<(String, bool), ApiError> {
+    ) -> Result<(String, bool), SignupError> {
         // An earlier attempt may have created the customer and crashed before recording it,
         // and an old key may have expired: then look before creating. Stripe's idempotency key
         // is the second line of defence, for the window between lookup and create.
@@ -204,15 +275,12 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
                     stripe_customer_id: Some(id),
                     ..
                 }) => Ok((id, false)),
-                _ => Err(ApiError::unavailable(
-                    "signup is being completed; retry shortly",
-                    2,
-                )),
+                _ => Err(SignupError::InProgress),
             },
         }
     }
 
-    async fn find_customer(&self, user: &User) -> Result<Option<String>, ApiError> {
+    async fn find_customer(&self, user: &User) -> Result<Option<String>, SignupError> {
         let candidates = self.stripe.customers_by_email(&user.email).await?;
         // Stripe lists newest first; the oldest match is the one Cello saw first.
         Ok(candidates
@@ -225,10 +293,10 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers> SignupHandler<S, P> {
 
 /// A token unique to this attempt: the invocation's request id plus the clock, so two
 /// attempts never mistake each other's claim.
-fn claim_owner(req: &Request) -> String {
+fn claim_owner(request_id: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{}:{nanos:x}", request_id(req))
+    format!("{request_id}:{nanos:x}")
 }

@@ -1,9 +1,11 @@
 //! signup Lambda: wiring only. Config, secret, Stripe client and store are built once here.
 
-use lambda_http::{Error, http::Method};
-use referral_core::http::{Cors, Route};
-use referral_core::init::{Base, exit_on_init_error};
-use referral_core::stripe::{AsyncStripeCustomers, check_key_mode};
+use lambda_http::Error;
+use shared::Authenticator;
+use shared::clock::SystemClock;
+use shared::init::exit_on_init_error;
+use shared::stripe::check_key_mode;
+use signup::customers::AsyncStripeCustomers;
 use signup::handler::SignupHandler;
 use signup::settings::SignupSettings;
 
@@ -11,11 +13,8 @@ const FUNCTION: &str = "signup";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    referral_core::telemetry::init();
-    let base = Base::init()
-        .await
-        .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
-    let settings = SignupSettings::from_settings(&referral_core::config::from_env())
+    let base = shared::init::start(FUNCTION).await;
+    let settings = SignupSettings::from_settings(&shared::config::from_env())
         .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let stripe_key = base
         .initial_secrets
@@ -25,16 +24,13 @@ async fn main() -> Result<(), Error> {
         .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let stripe = AsyncStripeCustomers::new(stripe_key, settings.stripe_api_base.as_deref())
         .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
-    let route = Route {
-        method: Method::POST,
-        cors: Cors::new(base.config.cors_allowed_origins.clone()),
-        max_body_bytes: 16 * 1024,
-    };
+    let route = signup::route(base.config.cors_allowed_origins.clone());
     let handler = SignupHandler {
-        store: base.store,
+        store: base.table,
         stripe,
-        auth: base.auth,
+        auth: Authenticator::new(&base.config.auth_mode),
         settings,
+        clock: SystemClock,
     };
-    referral_core::lambda::run(route, |req| handler.handle(req)).await
+    shared::lambda::run(route, |req| handler.handle(req)).await
 }

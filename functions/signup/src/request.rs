@@ -1,9 +1,14 @@
 //! The signup body and its rules. Every refusal is a 400 naming the field; nothing is stored
 //! until the whole request is valid.
 
-use referral_core::store::UccSource;
-use referral_core::{ApiError, Identity};
+use icu_properties::props::{
+    BinaryProperty, DefaultIgnorableCodePoint, EnumeratedProperty, GeneralCategory, JoinControl,
+    VariationSelector,
+};
 use serde::Deserialize;
+use shared::Identity;
+use shared::field::{FieldError, Language};
+use shared::user::UccSource;
 
 /// The body as sent. The caller's id, and its email when the identity has one, come from the
 /// verified identity, never from here.
@@ -50,21 +55,23 @@ pub fn validate(
     body: SignupBody,
     identity: &Identity,
     cookie_ucc: Option<&str>,
-) -> Result<ValidSignup, ApiError> {
+) -> Result<ValidSignup, FieldError> {
     let email = match (&identity.email, body.email) {
         (Some(verified), None) => email("email", verified)?,
         (Some(verified), Some(sent)) if sent.trim().eq_ignore_ascii_case(verified) => {
             email("email", verified)?
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(FieldError::new(
+                "email",
                 "email_mismatch",
                 "email comes from your sign-in; leave it out or send the same address",
             ));
         }
         (None, Some(sent)) => email("email", &sent)?,
         (None, None) => {
-            return Err(ApiError::bad_request(
+            return Err(FieldError::new(
+                "email",
                 "missing_email",
                 "email is required (your sign-in carries none)",
             ));
@@ -72,7 +79,8 @@ pub fn validate(
     };
     let ucc = match body.ucc.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(ucc(code, UccSource::Body).ok_or_else(|| {
-            ApiError::bad_request(
+            FieldError::new(
+                "ucc",
                 "invalid_ucc",
                 format!(
                     "ucc must be a referral code: up to {MAX_UCC_CHARS} letters, digits, '-' or '_'"
@@ -103,28 +111,34 @@ pub fn validate(
             .transpose()?,
         language: body
             .language
-            .map(|l| referral_core::validate::language("language", &l))
+            .map(|l| Language::parse("language", &l).map(Language::into_string))
             .transpose()?,
         ucc,
     })
 }
 
-/// Characters that are invisible or reorder text: a name holding them displays as something
-/// other than what is stored. (Zero-width joiners stay: emoji and several scripts need them.)
+/// A character that displays as nothing, or changes how the text around it displays: Unicode's
+/// default-ignorable code points and format (Cf) characters, found by their properties rather
+/// than from a list, and controls. Joiners (ZWJ, ZWNJ) and variation selectors stay: scripts and
+/// emoji need them.
 fn is_deceptive(c: char) -> bool {
+    if JoinControl::for_char(c) || VariationSelector::for_char(c) {
+        return false;
+    }
     c.is_control()
-        || matches!(c, '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{2028}' | '\u{2029}')
+        || DefaultIgnorableCodePoint::for_char(c)
+        || GeneralCategory::for_char(c) == GeneralCategory::Format
+        || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
-fn name(field: &'static str, value: &str) -> Result<String, ApiError> {
+fn name(field: &'static str, value: &str) -> Result<String, FieldError> {
     let code = if field == "firstName" {
         "invalid_first_name"
     } else {
         "invalid_last_name"
     };
     let value = value.trim();
-    let refuse = |why: &str| Err(ApiError::bad_request(code, format!("{field} {why}")));
+    let refuse = |why: &str| Err(FieldError::new(field, code, format!("{field} {why}")));
     if value.is_empty() {
         return refuse("must not be empty");
     }
@@ -143,7 +157,7 @@ fn name(field: &'static str, value: &str) -> Result<String, ApiError> {
     Ok(value.to_owned())
 }
 
-fn email(field: &'static str, value: &str) -> Result<String, ApiError> {
+fn email(field: &'static str, value: &str) -> Result<String, FieldError> {
     let value = value.trim();
     let valid = value.len() <= 254
         && value.split_once('@').is_some_and(|(local, domain)| {
@@ -166,14 +180,15 @@ fn email(field: &'static str, value: &str) -> Result<String, ApiError> {
     if valid {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::bad_request(
+        Err(FieldError::new(
+            field,
             "invalid_email",
             format!("{field} must be an email address such as ada@example.com"),
         ))
     }
 }
 
-fn organization_id(value: &str) -> Result<String, ApiError> {
+fn organization_id(value: &str) -> Result<String, FieldError> {
     let value = value.trim();
     let ok = !value.is_empty()
         && value.chars().count() <= MAX_ORGANIZATION_ID_CHARS
@@ -183,7 +198,8 @@ fn organization_id(value: &str) -> Result<String, ApiError> {
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::bad_request(
+        Err(FieldError::new(
+            "organizationId",
             "invalid_organization_id",
             format!(
                 "organizationId must be 1 to {MAX_ORGANIZATION_ID_CHARS} letters, digits or -_.:@"
@@ -298,12 +314,22 @@ mod tests {
             ("Ada\nLovelace", "newline"),
             ("\u{202E}ecalevoL", "RTL override"),
             ("A\u{200B}da", "zero width"),
+            ("\u{3164}", "only a Hangul filler"),
+            ("\u{3164}\u{3164}", "only Hangul fillers"),
+            ("\u{115F}", "a Hangul choseong filler"),
+            ("Ada\u{061C}", "Arabic letter mark"),
+            ("Ada\u{180E}", "Mongolian vowel separator"),
+            ("Ada\u{034F}", "combining grapheme joiner"),
+            ("Ada\u{00AD}", "soft hyphen"),
+            ("Ada\u{E0041}", "tag character"),
+            ("Ada\u{1D173}", "musical symbol format"),
             ("<b>Ada</b>", "markup"),
         ] {
             let mut b = base();
             b["firstName"] = bad.into();
             let err = validate(body(b), &id, None).unwrap_err();
             assert_eq!(err.code, "invalid_first_name", "{why}");
+            assert_eq!(err.field, "firstName", "{why}");
             assert!(err.message.starts_with("firstName"), "{why}");
         }
         let mut b = base();
@@ -321,6 +347,16 @@ mod tests {
             "Ærøskøbing",
             "Nguyễn",
             "👩‍💻",
+            "❤️",
+            "Δημήτρης",
+            "Алёна",
+            "محمد",
+            "नमस्ते",
+            "می\u{200C}خواهم",
+            "ஸ்ரீ",
+            "ქეთევან",
+            "さくら",
+            "김민준",
         ] {
             let mut b = base();
             b["firstName"] = good.into();

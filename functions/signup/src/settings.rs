@@ -1,7 +1,7 @@
 //! This function's own settings, read once at init.
 
-use referral_core::ConfigError;
-use referral_core::config::{Settings, is_loopback_url};
+use shared::ConfigError;
+use shared::config::{Settings, is_loopback_url};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignupSettings {
@@ -51,11 +51,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<SignupSettings, ConfigError> {
-        let map: std::collections::HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SignupSettings::from_settings(&Settings::new(move |k| map.get(k).cloned()))
+        SignupSettings::from_settings(&testkit::settings(pairs))
     }
 
     #[test]

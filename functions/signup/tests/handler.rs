@@ -2,20 +2,20 @@
 //! local stand-in, ignores idempotency keys) and the `events/signup` fixtures.
 
 use futures::future::join_all;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use referral_core::http::{Cors, Route};
-use referral_core::store::memory::MemoryStore;
-use referral_core::stripe::memory::MemoryStripe;
-use referral_core::testing::{assert_expected, fixture_expectations, fixture_request};
-use referral_core::{Authenticator, UserStore};
 use serde_json::Value;
+use shared::clock::SystemClock;
+use shared::{Authenticator, UserStore};
+use signup::customers::memory::MemoryStripe;
 use signup::handler::SignupHandler;
 use signup::settings::SignupSettings;
+use signup::store::memory::MemoryStore;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use testkit::{assert_expected, fixture_expectations, fixture_request};
 
-type Handler = SignupHandler<MemoryStore, MemoryStripe>;
+type Handler = SignupHandler<MemoryStore, MemoryStripe, SystemClock>;
 
 fn handler() -> Handler {
     SignupHandler {
@@ -26,15 +26,12 @@ fn handler() -> Handler {
             claim_lease_seconds: 30,
             stripe_api_base: None,
         },
+        clock: SystemClock,
     }
 }
 
-fn route() -> Route {
-    Route {
-        method: Method::POST,
-        cors: Cors::new(vec![]),
-        max_body_bytes: 16 * 1024,
-    }
+fn route() -> shared::http::Route {
+    signup::route(vec![])
 }
 
 async fn send(h: &Handler, req: Request) -> (StatusCode, Option<String>, Value) {
@@ -209,11 +206,11 @@ async fn another_users_email_is_a_409() {
 #[tokio::test]
 async fn a_throttled_store_is_a_503_with_nothing_written() {
     let h = handler();
-    h.store.unavailable.store(true, Ordering::SeqCst);
+    h.store.users.unavailable.store(true, Ordering::SeqCst);
     let (status, retry_after, _) = call(&h, "new-user-with-ucc", "r1").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(retry_after.is_some());
-    h.store.unavailable.store(false, Ordering::SeqCst);
+    h.store.users.unavailable.store(false, Ordering::SeqCst);
     assert_eq!((h.store.user_count(), h.stripe.count()), (0, 0));
 }
 
@@ -404,4 +401,53 @@ async fn every_fixture_matches_its_expectation() {
         assert_expected(case, expect, status.as_u16(), &body, |_, want| want.clone());
     }
     assert!(cases.len() >= 4, "only {} fixtures", cases.len());
+}
+
+#[tokio::test]
+async fn a_user_older_than_the_idempotency_keys_lifetime_reuses_the_customer_stripe_holds() {
+    // A user stored a day ago whose customer was created in Stripe but never linked (the
+    // attempt died, its claim record gone with the lease). Stripe's idempotency key may have
+    // expired by now, so signup must look the customer up before creating one, even on a first
+    // claim: the clock, not the attempt count, decides. A user stored a minute ago relies on
+    // the key instead (and the memory Stripe, like the stand-in, ignores keys: a create shows).
+    let now = 1_800_000_000;
+    for (age, customers_after) in [(24 * 3600, 1), (60, 2)] {
+        let user = shared::User {
+            user_id: "ada-r1".into(),
+            email: "ada-r1@example.com".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            organization_id: Some("org-42".into()),
+            language: None,
+            ucc: Some("pNRB1aYqArN".into()),
+            ucc_source: Some(shared::user::UccSource::Body),
+            ucc_standard: Some(true),
+            created_at: now - age,
+            stripe_customer_id: None,
+        };
+        let h = SignupHandler {
+            store: MemoryStore::with_users([user.clone()]),
+            stripe: MemoryStripe::default(),
+            auth: Authenticator::ApiGatewayJwt,
+            settings: SignupSettings {
+                claim_lease_seconds: 30,
+                stripe_api_base: None,
+            },
+            clock: testkit::FixedClock::at(now),
+        };
+        let earlier = signup::customers::StripeCustomers::create_customer(
+            &h.stripe,
+            &signup::handler::new_customer(&user),
+            "a-key-from-yesterday",
+        )
+        .await
+        .unwrap();
+        let req = fixture_request("signup/new-user-with-ucc.json", "r1");
+        let resp = route().serve(req, |r| h.handle(r)).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "age {age}");
+        assert_eq!(h.stripe.count(), customers_after, "age {age}");
+        let stored = h.store.get_user("ada-r1").await.unwrap().unwrap();
+        let linked = stored.stripe_customer_id.unwrap();
+        assert_eq!(linked == earlier, customers_after == 1, "age {age}");
+    }
 }

@@ -3,11 +3,11 @@
 //! Run: `cargo bench -p stripe-webhook --bench verify_parse`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use referral_core::secrets::Secret;
-use referral_core::webhook::effects;
-use referral_core::webhook::event::Event;
-use referral_core::webhook::signature;
+use shared::secrets::Secret;
 use std::hint::black_box;
+use stripe_webhook::effects;
+use stripe_webhook::event::Event;
+use stripe_webhook::signature;
 
 const SECRET: &str = "whsec_local_dev_webhook_secret";
 const NOW: i64 = 1_763_900_000;
@@ -23,20 +23,10 @@ fn body() -> Vec<u8> {
         .into_bytes()
 }
 
+/// Signed with testkit's RustCrypto signer, so the benchmark cannot pass by signing and
+/// verifying the same way.
 fn sign(body: &[u8]) -> String {
-    use aws_lc_rs_free_sign::v1;
-    format!("t={NOW},v1={}", v1(SECRET, NOW, body))
-}
-
-/// Signed with RustCrypto so the benchmark cannot pass by signing and verifying the same way.
-mod aws_lc_rs_free_sign {
-    use hmac::{Hmac, KeyInit, Mac};
-    pub fn v1(secret: &str, t: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
-    }
+    testkit::stripe_signature::header(SECRET, NOW, body)
 }
 
 fn bench(c: &mut Criterion) {

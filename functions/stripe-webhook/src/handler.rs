@@ -6,17 +6,17 @@
 //! Marking comes last, so a crash in between only causes a redelivery that changes nothing.
 //! Any storage failure answers 5xx so Stripe retries: never 2xx for an unrecorded event.
 
-use lambda_http::Request;
+use crate::billing::{Applied, BillingStore, PROCESSED_EVENT_TTL_SECONDS};
+use crate::effects::{self, Effect, Ignored};
+use crate::event::Event;
+use crate::signature::{self, SignatureError};
 use lambda_http::http::StatusCode;
-use referral_core::config::StripeMode;
-use referral_core::http::{Reply, body_bytes};
-use referral_core::store::billing::{Applied, BillingStore, PROCESSED_EVENT_TTL_SECONDS};
-use referral_core::webhook::Clock;
-use referral_core::webhook::effects::{self, Effect, Ignored};
-use referral_core::webhook::event::Event;
-use referral_core::webhook::signature::{self, SignatureError};
-use referral_core::{ApiError, SecretSource};
 use serde::Serialize;
+use shared::clock::Clock;
+use shared::config::StripeMode;
+use shared::http::{Incoming, Reply};
+use shared::secrets::SecretError;
+use shared::{ApiError, SecretSource, StoreError};
 use tracing::Instrument;
 
 pub struct Webhook<S, B, C> {
@@ -52,26 +52,57 @@ pub struct Receipt {
     pub reason: Option<&'static str>,
 }
 
-/// The one answer to every signature failure: what failed is logged, not told.
-pub fn invalid_signature() -> ApiError {
-    ApiError::bad_request(
-        "invalid_signature",
-        "the Stripe-Signature header is missing, malformed or does not match",
-    )
+/// Why a delivery was not recorded. The edge ([`to_response`]) picks the status: Stripe
+/// retries anything but a 2xx, so only what a retry can fix answers 5xx.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing, malformed or not matching: one answer for all, what failed is logged.
+    #[error("invalid signature")]
+    InvalidSignature,
+    #[error("the verified body is not a Stripe event")]
+    InvalidEvent,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+/// The one mapping of the webhook's outcomes to HTTP.
+pub fn to_response(result: Result<Receipt, WebhookError>) -> Result<Reply, ApiError> {
+    match result {
+        Ok(receipt) => Ok(Reply::json(StatusCode::OK, &receipt)),
+        Err(WebhookError::InvalidSignature) => Err(ApiError::bad_request(
+            "invalid_signature",
+            "the Stripe-Signature header is missing, malformed or does not match",
+        )),
+        Err(WebhookError::InvalidEvent) => Err(ApiError::bad_request(
+            "invalid_event",
+            "the body is not a Stripe event",
+        )),
+        Err(WebhookError::Store(e)) => Err(e.into()),
+        Err(WebhookError::Secret(e)) => Err(e.into()),
+    }
 }
 
 impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
-    pub async fn handle(&self, req: Request) -> Result<Reply, ApiError> {
-        let header = req
-            .headers()
-            .get("stripe-signature")
-            .and_then(|v| v.to_str().ok());
-        let body = body_bytes(&req);
-        self.verify(header, body).await?;
+    /// The edge: reads the signature header and the raw body once, renders the outcome once.
+    pub async fn handle(&self, req: Incoming) -> Result<Reply, ApiError> {
+        to_response(
+            self.receive(req.header("stripe-signature"), &req.body)
+                .await,
+        )
+    }
 
+    /// The use case: verify, read, dedupe, apply, mark.
+    pub async fn receive(
+        &self,
+        signature_header: Option<&str>,
+        body: &[u8],
+    ) -> Result<Receipt, WebhookError> {
+        self.verify(signature_header, body).await?;
         let event = Event::parse(body).map_err(|e| {
             tracing::warn!(error = %e, "verified body is not a JSON object");
-            ApiError::bad_request("invalid_event", "the body is not a Stripe event")
+            WebhookError::InvalidEvent
         })?;
         let (Some(id), Some(kind)) = (event.id.get(), event.kind.get()) else {
             tracing::warn!("verified event without id or type; ignored");
@@ -81,7 +112,7 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
         self.process(&event, id, kind).instrument(span).await
     }
 
-    async fn process(&self, event: &Event, id: &str, kind: &str) -> Result<Reply, ApiError> {
+    async fn process(&self, event: &Event, id: &str, kind: &str) -> Result<Receipt, WebhookError> {
         let livemode = event.livemode.get();
         if livemode != Some(self.mode.is_live()) {
             tracing::warn!(
@@ -131,7 +162,7 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
         Ok(receipt(Some(id), Some(kind), Outcome::Applied, None))
     }
 
-    async fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+    async fn verify(&self, header: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
         let secrets = self.secrets.current().await?;
         let now = self.clock.now();
         let first = signature::verify(header, body, secrets.stripe_webhook_secrets()?, now);
@@ -152,7 +183,7 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
             Ok(_) => Ok(()),
             Err(why) => {
                 tracing::warn!(reason = why.as_str(), "webhook signature refused");
-                Err(invalid_signature())
+                Err(WebhookError::InvalidSignature)
             }
         }
     }
@@ -163,15 +194,12 @@ fn receipt(
     kind: Option<&str>,
     outcome: Outcome,
     reason: Option<&'static str>,
-) -> Reply {
-    Reply::json(
-        StatusCode::OK,
-        &Receipt {
-            received: true,
-            event_id: id.map(str::to_owned),
-            kind: kind.map(str::to_owned),
-            outcome,
-            reason,
-        },
-    )
+) -> Receipt {
+    Receipt {
+        received: true,
+        event_id: id.map(str::to_owned),
+        kind: kind.map(str::to_owned),
+        outcome,
+        reason,
+    }
 }

@@ -1,31 +1,24 @@
 //! stripe-webhook Lambda: wiring only. Everything is built once here, at init.
 
-use lambda_http::{Error, http::Method};
-use referral_core::http::{Cors, Route};
-use referral_core::init::{Base, exit_on_init_error};
-use referral_core::webhook::SystemClock;
+use lambda_http::Error;
+use shared::clock::SystemClock;
+use shared::init::exit_on_init_error;
 use stripe_webhook::handler::Webhook;
+
+const FUNCTION: &str = "stripe-webhook";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    referral_core::telemetry::init();
-    let base = Base::init()
-        .await
-        .unwrap_or_else(|e| exit_on_init_error("stripe-webhook", &e));
+    let base = shared::init::start(FUNCTION).await;
     if let Err(e) = base.initial_secrets.stripe_webhook_secrets() {
-        exit_on_init_error("stripe-webhook", &e);
+        exit_on_init_error(FUNCTION, &e);
     }
-    let route = Route {
-        method: Method::POST,
-        // Stripe is not a browser: no origin is allowed.
-        cors: Cors::new(Vec::new()),
-        max_body_bytes: stripe_webhook::MAX_BODY_BYTES,
-    };
+    let route = stripe_webhook::route();
     let webhook = Webhook {
         secrets: base.secrets,
-        store: base.store,
+        store: base.table,
         clock: SystemClock,
         mode: base.config.stripe_mode,
     };
-    referral_core::lambda::run(route, |req| webhook.handle(req)).await
+    shared::lambda::run(route, |req| webhook.handle(req)).await
 }

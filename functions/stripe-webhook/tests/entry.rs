@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::*;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Request};
-use referral_core::lambda::drop_undecodable_body;
+use shared::lambda::drop_undecodable_body;
 
 fn event(body: &str, base64: bool, signature: &str) -> LambdaEvent<LambdaRequest> {
     let json = serde_json::json!({

@@ -10,7 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 cd "$REPO_ROOT"
 runner="$CARGO_TARGET_DIR/debug/replay"
-[ -x "$runner" ] || cargo build --quiet -p integration-tests --bin replay
+[ -x "$runner" ] || cargo build --quiet -p tools --bin replay
 
 scratch=$(mktemp -d)
 trap 'stop_watch watch-authorizer; rm -rf "$scratch"' EXIT

@@ -1,34 +1,21 @@
-//! Shared by the handler tests: an independent Stripe signer (RustCrypto's hmac + sha2, no code
-//! shared with the verifier, which uses aws-lc-rs), the fixtures, and a handler on memory ports.
+//! Shared by the handler tests: the independent Stripe signer (testkit's, RustCrypto's HMAC, no
+//! code shared with the verifier, which uses aws-lc-rs), the fixtures, and a handler on memory ports.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use hmac::{Hmac, KeyInit, Mac};
 use lambda_http::{Body, Request};
-use referral_core::AppSecrets;
-use referral_core::config::StripeMode;
-use referral_core::secrets::{Secret, StaticSecrets};
-use referral_core::store::billing::memory::MemoryBilling;
-use referral_core::webhook::FixedClock;
-use sha2::Sha256;
+use shared::AppSecrets;
+use shared::config::StripeMode;
+use shared::secrets::{Secret, StaticSecrets};
 use std::sync::Arc;
+use stripe_webhook::billing::memory::MemoryBilling;
 use stripe_webhook::handler::Webhook;
+use testkit::FixedClock;
 
 pub const SECRET: &str = "whsec_local_dev_webhook_secret";
 pub const NOW: i64 = 1_763_900_000;
 
-/// Stripe's scheme: hex(HMAC-SHA256(secret, "<t>.<body>")).
-pub fn v1(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-pub fn header(secret: &str, t: i64, body: &[u8]) -> String {
-    format!("t={t},v1={}", v1(secret, t, body))
-}
+pub use testkit::stripe_signature::{header, v1};
 
 /// `events/stripe/<name>.json` with `{{run}}` replaced.
 pub fn fixture(name: &str, run: &str) -> String {
@@ -104,11 +91,11 @@ pub fn webhook() -> TestWebhook {
 /// Status and JSON body of the handler's result, as the Route would render them.
 pub async fn call<S, B, C>(w: &Webhook<S, B, C>, req: Request) -> (u16, serde_json::Value)
 where
-    S: referral_core::SecretSource,
-    B: referral_core::store::billing::BillingStore,
-    C: referral_core::webhook::Clock,
+    S: shared::SecretSource,
+    B: stripe_webhook::billing::BillingStore,
+    C: shared::clock::Clock,
 {
-    match w.handle(req).await {
+    match w.handle(req.into()).await {
         Ok(reply) => (
             reply.status.as_u16(),
             serde_json::from_str(&reply.body).unwrap(),

@@ -1,0 +1,139 @@
+//! The DynamoDB adapter of [`CustomerLinks`], on the shared table: a conditional update of
+//! the user item for the claim, one transaction for the link and the lookup item.
+
+use super::{Claim, CustomerLinks, Link, attrs};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use shared::table::{
+    StoreError, Table, attrs::STRIPE_CUSTOMER_ID, attrs::USER_ID, cancellation_reasons, classify,
+    is_condition_failure, key, keys, n, s,
+};
+use shared::user::UserStore;
+
+impl CustomerLinks for Table {
+    async fn claim_customer_creation(
+        &self,
+        user_id: &str,
+        owner: &str,
+        now: i64,
+        lease_seconds: i64,
+    ) -> Result<Claim, StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #owner = :owner, #until = :until ADD #attempts :one")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(#customer) \
+                 AND (attribute_not_exists(#until) OR #until < :now)",
+            )
+            .expression_attribute_names("#owner", attrs::OWNER)
+            .expression_attribute_names("#until", attrs::UNTIL)
+            .expression_attribute_names("#attempts", attrs::ATTEMPTS)
+            .expression_attribute_names("#customer", STRIPE_CUSTOMER_ID)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(now + lease_seconds))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let earlier_attempts = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(attrs::ATTEMPTS))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                Ok(Claim::Granted { earlier_attempts })
+            }
+            Err(err) if is_condition_failure(&err) => Ok(match self.get_user(user_id).await? {
+                None => Claim::NoUser,
+                Some(user) => match user.stripe_customer_id {
+                    Some(customer) => Claim::Linked(customer),
+                    None => Claim::Busy,
+                },
+            }),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn link_customer(
+        &self,
+        user_id: &str,
+        owner: &str,
+        customer_id: &str,
+    ) -> Result<Link, StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        let user_update = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #customer = :customer REMOVE #owner, #until")
+            .condition_expression("#owner = :owner AND attribute_not_exists(#customer)")
+            .expression_attribute_names("#customer", STRIPE_CUSTOMER_ID)
+            .expression_attribute_names("#owner", attrs::OWNER)
+            .expression_attribute_names("#until", attrs::UNTIL)
+            .expression_attribute_values(":customer", s(customer_id))
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        // An update, not a put: the webhook may already have recorded more on this item.
+        let (cpk, csk) = keys::customer(customer_id);
+        let lookup = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key(cpk, csk)))
+            .update_expression("SET #user = :user")
+            .condition_expression("attribute_not_exists(pk) OR #user = :user")
+            .expression_attribute_names("#user", USER_ID)
+            .expression_attribute_values(":user", s(user_id))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(user_update).build())
+            .transact_items(TransactWriteItem::builder().update(lookup).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Link::Linked),
+            Err(err) => match cancellation_reasons(&err).as_deref() {
+                Some([first, ..]) if first == "ConditionalCheckFailed" => Ok(Link::LostClaim),
+                Some([_, second, ..]) if second == "ConditionalCheckFailed" => {
+                    Err(StoreError::Internal(format!(
+                        "customer {customer_id} is linked to another user"
+                    )))
+                }
+                Some(rs) if rs.iter().any(|r| r == "TransactionConflict") => {
+                    Err(StoreError::Unavailable)
+                }
+                _ => Err(classify(err)),
+            },
+        }
+    }
+
+    async fn release_claim(&self, user_id: &str, owner: &str) -> Result<(), StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", attrs::OWNER)
+            .expression_attribute_names("#until", attrs::UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it now: nothing of ours to release.
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(classify(err)),
+        }
+    }
+}

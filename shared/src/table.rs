@@ -1,0 +1,191 @@
+//! The one DynamoDB table every function shares: its key layout (documented here, once), the
+//! attribute names, the table handle each function's DynamoDB adapters are implemented on, and
+//! the helpers those adapters share (item conversion, conditions, error classification).
+//!
+//! Keys `pk` / `sk`, TTL attribute `ttl`:
+//!
+//! | item | pk | sk | written by |
+//! |---|---|---|---|
+//! | user | `USER#<user id>` | `PROFILE` | signup (with its claim attributes, see signup's `customer_link`) |
+//! | email uniqueness | `EMAIL#<lowercased email>` | `EMAIL` | signup, in the user's transaction |
+//! | Stripe customer → user | `CUSTOMER#<customer id>` | `CUSTOMER` | signup, or the webhook from metadata |
+//! | customer state | `CUSTOMER#<customer id>` | `STATE` | webhook, only by a newer `version` |
+//! | subscription | `CUSTOMER#<customer id>` | `SUBSCRIPTION#<id>` | webhook, only by a newer `version` |
+//! | charge | `CUSTOMER#<customer id>` | `CHARGE#<id>` | webhook, only by a newer `version` |
+//! | paid invoice | `CUSTOMER#<customer id>` | `INVOICE#<id>` | webhook, once |
+//! | refund | `CUSTOMER#<customer id>` | `REFUND#<key>` | webhook, once |
+//! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
+//!
+//! A user's billing picture is one Query on its customer's partition (the user item holds the
+//! customer id; the lookup item gives the way back). Every write that must happen once carries
+//! a condition, so a retry never duplicates an item.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The table's key builders: `(pk, sk)` of each kind of item.
+pub mod keys {
+    pub fn user(user_id: &str) -> (String, &'static str) {
+        (format!("USER#{user_id}"), "PROFILE")
+    }
+
+    pub fn email(email: &str) -> (String, &'static str) {
+        (format!("EMAIL#{}", email.to_lowercase()), "EMAIL")
+    }
+
+    /// Stripe customer id → user id, written by signup, read by the webhook (no scans).
+    pub fn customer(customer_id: &str) -> (String, &'static str) {
+        (format!("CUSTOMER#{customer_id}"), "CUSTOMER")
+    }
+
+    /// The partition key of everything recorded for one Stripe customer.
+    pub fn customer_partition(customer_id: &str) -> String {
+        customer(customer_id).0
+    }
+
+    /// A processed Stripe event id, kept for dedupe until its `ttl`.
+    pub fn stripe_event(event_id: &str) -> (String, &'static str) {
+        (format!("STRIPE_EVENT#{event_id}"), "EVENT")
+    }
+}
+
+/// Attribute names used by more than one item or function, defined once.
+pub mod attrs {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const TTL: &str = "ttl";
+    /// The user id on the email item and the customer lookup item.
+    pub const USER_ID: &str = "userId";
+    /// The user item's Stripe customer id.
+    pub const STRIPE_CUSTOMER_ID: &str = "stripeCustomerId";
+    /// The attribute that orders versioned billing items.
+    pub const VERSION: &str = "version";
+}
+
+/// A store call that failed. What the caller sees is decided at each function's edge.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// Throttled, timed out or unreachable: safe to retry.
+    #[error("the store is unavailable")]
+    Unavailable,
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// The table, as every DynamoDB adapter reaches it: one client, one name.
+#[derive(Clone)]
+pub struct Table {
+    pub client: Client,
+    pub name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), name)
+    }
+}
+
+/// A record as a DynamoDB item under the given keys.
+pub fn to_item<T: serde::Serialize>(value: &T, pk: String, sk: &str) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| StoreError::Internal(e.to_string()))?;
+    item.insert(attrs::PK.into(), AttributeValue::S(pk));
+    item.insert(attrs::SK.into(), AttributeValue::S(sk.to_owned()));
+    Ok(item)
+}
+
+pub fn from_item<T: serde::de::DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    item.remove(attrs::PK);
+    item.remove(attrs::SK);
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+pub fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        (attrs::PK.to_owned(), AttributeValue::S(pk)),
+        (attrs::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+/// A string attribute.
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// A number attribute.
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A single-item write refused by its condition: already done, superseded, or not ours.
+pub fn is_condition_failure<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    err: &SdkError<E, R>,
+) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// Sorts an SDK failure into "retry later" (throttling, timeouts, no connection, 5xx) and
+/// everything else. The detail is logged, never shown to callers.
+pub fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => matches!(
+            se.err().code(),
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "ThrottlingException"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "TransactionInProgressException"
+            )
+        ),
+        _ => false,
+    };
+    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    if retryable {
+        tracing::warn!(%detail, "DynamoDB unavailable");
+        StoreError::Unavailable
+    } else {
+        StoreError::Internal(detail)
+    }
+}
+
+/// The per-item cancellation codes of a failed transaction, in request order.
+pub fn cancellation_reasons<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Option<Vec<String>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match err.as_service_error()? {
+        E::TransactionCanceledException(tc) => Some(
+            tc.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}

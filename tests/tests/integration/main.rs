@@ -1,0 +1,9 @@
+//! The workspace integration tests, one binary: each module talks to the real local stand-ins
+//! (moto's DynamoDB and Secrets Manager, the Stripe stand-in) and to the functions served by
+//! `cargo lambda watch`, through the adapters the functions use in AWS. `infra/local/test.sh`
+//! starts the stack and exports its environment.
+
+mod cello_token;
+mod foundation;
+mod signup;
+mod webhook;

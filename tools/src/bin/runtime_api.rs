@@ -1,0 +1,422 @@
+//! The perf harness's driver: runs one function's release binary against our minimal Lambda
+//! Runtime API, `--runs` times from a cold process, and prints one JSON line of medians:
+//! init (spawn → first `/next`), with the function's own `INIT_TIMING` breakdown; the first
+//! invocation and `--warm` further ones (event handed out → response posted); peak RSS
+//! (`VmHWM` while the process waits for its next event after the last one). The first
+//! invocation's outcome is checked against the fixture's `.expect.json`, and no warm invocation
+//! may fail, so the figures are of requests that did what they should.
+//!
+//!     runtime_api --function NAME --binary PATH --event FILE [--stripe] [--fresh-each]
+//!                 [--runs 15] [--warm 200]
+//!
+//! It runs in `infra/local/perf.sh`, with the local stack's environment exported.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use testkit::stripe_signature;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tools::replay::expect::{Expectation, Outcome};
+use tools::replay::{local_bearer, request, substitute_run};
+use tools::runtime_api::{Observed, RuntimeApi};
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+struct Options {
+    function: String,
+    binary: PathBuf,
+    event: PathBuf,
+    stripe: bool,
+    fresh_each: bool,
+    runs: usize,
+    warm: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let (mut function, mut binary, mut event) = (None, None, None);
+    let (mut stripe, mut fresh_each, mut runs, mut warm) = (false, false, 15, 200);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--function" => function = Some(value()?),
+            "--binary" => binary = Some(PathBuf::from(value()?)),
+            "--event" => event = Some(PathBuf::from(value()?)),
+            "--stripe" => stripe = true,
+            "--fresh-each" => fresh_each = true,
+            "--runs" => runs = value()?.parse().map_err(|_| "--runs takes a number")?,
+            "--warm" => warm = value()?.parse().map_err(|_| "--warm takes a number")?,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Options {
+        function: function.ok_or("--function is required")?,
+        binary: binary.ok_or("--binary is required")?,
+        event: event.ok_or("--event is required")?,
+        stripe,
+        fresh_each,
+        runs: runs.max(1),
+        warm,
+    })
+}
+
+/// Builds the events of one run: the fixture with `{{run}}` replaced (per invocation with
+/// `--fresh-each`, so every event is new to the function), a local bearer for its caller, or
+/// for a Stripe body a fresh signature and the API Gateway event around it.
+struct Events {
+    fixture: String,
+    expect: Option<String>,
+    stripe: bool,
+    fresh_each: bool,
+    auth_secret: Option<String>,
+    webhook_secret: Option<String>,
+}
+
+impl Events {
+    fn tag(&self, run: &str, i: usize) -> String {
+        if self.fresh_each && i > 0 {
+            format!("{run}i{i}")
+        } else {
+            run.to_owned()
+        }
+    }
+
+    fn event(&self, run: &str, i: usize) -> Result<String, String> {
+        let tag = self.tag(run, i);
+        let text = substitute_run(&self.fixture, &tag);
+        let now = shared::unix_now();
+        if self.stripe {
+            // The first event stays the fixture (its .expect.json checks it); later ones get a
+            // new id even when the fixture's id has no `{{run}}`.
+            let body = if self.fresh_each && i > 0 {
+                with_unique_event_id(&text, &tag)?
+            } else {
+                text
+            };
+            let secret = self.webhook_secret.as_deref().ok_or("no webhook secret")?;
+            let signature = stripe_signature::header(secret, now, body.as_bytes());
+            return Ok(request::stripe_api_event(&body, &signature).to_string());
+        }
+        let mut event: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if let Some(secret) = &self.auth_secret {
+            local_bearer::add_to_event(&mut event, secret, now);
+        }
+        Ok(event.to_string())
+    }
+
+    fn expectation(&self, run: &str) -> Result<Option<Expectation>, String> {
+        self.expect
+            .as_ref()
+            .map(|text| Expectation::parse(&substitute_run(text, run)))
+            .transpose()
+    }
+}
+
+/// A Stripe body with its top-level event id made unique (bytes otherwise unchanged), so the
+/// function processes it instead of dropping it as a duplicate.
+fn with_unique_event_id(body: &str, tag: &str) -> Result<String, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or("the Stripe body has no id")?;
+    Ok(body.replacen(&format!("\"{id}\""), &format!("\"evt_{tag}\""), 1))
+}
+
+#[derive(Default)]
+struct RunFigures {
+    init_us: u64,
+    stages: BTreeMap<String, u64>,
+    first_us: u64,
+    warm_median_us: u64,
+    warm_p90_us: u64,
+    first_status: u16,
+    warm_statuses: BTreeMap<u16, usize>,
+    rss_kb: u64,
+}
+
+async fn observe(api: &mut RuntimeApi, what: &str) -> Result<Observed, String> {
+    match tokio::time::timeout(STEP_TIMEOUT, api.observed.recv()).await {
+        Ok(Some(o)) => Ok(o),
+        Ok(None) => Err(format!("the runtime API stopped while waiting for {what}")),
+        Err(_) => Err(format!("no {what} within {STEP_TIMEOUT:?}")),
+    }
+}
+
+async fn wait_next(api: &mut RuntimeApi) -> Result<Instant, String> {
+    match observe(api, "request for the next event").await? {
+        Observed::NextRequested(at) => Ok(at),
+        Observed::InitError { body } => {
+            Err(format!("init error: {}", String::from_utf8_lossy(&body)))
+        }
+        other => Err(format!("unexpected {other:?} before /next")),
+    }
+}
+
+async fn invoke(
+    api: &mut RuntimeApi,
+    id: &str,
+    event: String,
+) -> Result<(Duration, Outcome), String> {
+    api.invoke(id, event);
+    match observe(api, "response").await? {
+        Observed::Response {
+            id: got,
+            latency,
+            body,
+        } if got == id => Ok((latency, Outcome::from_api_response(&body)?)),
+        Observed::InvocationError { body, .. } => Err(format!(
+            "invocation error: {}",
+            String::from_utf8_lossy(&body)
+        )),
+        other => Err(format!("unexpected {other:?} while waiting for {id}")),
+    }
+}
+
+fn peak_rss_kb(pid: u32) -> Result<u64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc/<pid>/status".into())
+}
+
+fn unix_micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigures, String> {
+    let prepared = (0..=opts.warm)
+        .map(|i| events.event(run, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut api = RuntimeApi::start(&opts.function)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut command = Command::new(&opts.binary);
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &opts.function)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", opts.function),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", run)
+        .env("INIT_TIMING", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let spawned_wall = SystemTime::now();
+    let spawned = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("spawning {}: {e}", opts.binary.display()))?;
+    let pid = child.id().ok_or("the process has no pid")?;
+
+    // Drain both pipes (a full pipe would stall the function); keep the init timing line and
+    // the last lines for a failure message.
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (timing_tx, mut timing_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    for pipe in [
+        Box::new(child.stdout.take().expect("piped"))
+            as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(child.stderr.take().expect("piped")),
+    ] {
+        let (tail, timing_tx) = (tail.clone(), timing_tx.clone());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Some(t) = v.get("initTiming")
+                {
+                    let _ = timing_tx.send(t.clone());
+                }
+                let mut tail = tail.lock().expect("not poisoned");
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+        });
+    }
+    let with_logs = |e: String| {
+        format!(
+            "{e}\n  last output:\n    {}",
+            tail.lock().expect("not poisoned").join("\n    ")
+        )
+    };
+
+    let result = async {
+        let ready = wait_next(&mut api).await?;
+        let mut figures = RunFigures {
+            init_us: (ready - spawned).as_micros() as u64,
+            ..Default::default()
+        };
+        if let Ok(t) = timing_rx.try_recv() {
+            let start = t["startUnixMicros"].as_u64().unwrap_or(0);
+            let runtime_start = start.saturating_sub(unix_micros(spawned_wall));
+            figures.stages.insert("runtimeStart".into(), runtime_start);
+            let mut base_total = 0;
+            for (name, v) in t.as_object().into_iter().flatten() {
+                if name != "startUnixMicros"
+                    && let Some(us) = v.as_u64()
+                {
+                    figures.stages.insert(name.clone(), us);
+                    base_total += us;
+                }
+            }
+            figures.stages.insert(
+                "functionSetupAndRuntime".into(),
+                figures.init_us.saturating_sub(runtime_start + base_total),
+            );
+        }
+
+        let (first, outcome) = invoke(&mut api, "req-0", prepared[0].clone()).await?;
+        figures.first_us = first.as_micros() as u64;
+        figures.first_status = outcome.status;
+        if let Some(expect) = events.expectation(run)? {
+            let diffs = expect.differences(&outcome);
+            if !diffs.is_empty() {
+                return Err(format!("first invocation: {}", diffs.join("; ")));
+            }
+        }
+        let mut warm = Vec::with_capacity(opts.warm);
+        for (i, event) in prepared.iter().enumerate().skip(1) {
+            wait_next(&mut api).await?;
+            let (latency, outcome) = invoke(&mut api, &format!("req-{i}"), event.clone()).await?;
+            if outcome.status >= 500 {
+                return Err(format!("warm invocation {i} answered {}", outcome.status));
+            }
+            *figures.warm_statuses.entry(outcome.status).or_default() += 1;
+            warm.push(latency.as_micros() as u64);
+        }
+        // Idle in /next again: everything it will hold for this work is allocated.
+        wait_next(&mut api).await?;
+        figures.rss_kb = peak_rss_kb(pid)?;
+        warm.sort_unstable();
+        figures.warm_median_us = percentile(&warm, 50);
+        figures.warm_p90_us = percentile(&warm, 90);
+        Ok(figures)
+    }
+    .await
+    .map_err(with_logs);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    result
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) * p).div_ceil(100)]
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    percentile(&v, 50)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("runtime_api: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<Value, String> {
+    let opts = options()?;
+    let fixture = std::fs::read_to_string(&opts.event)
+        .map_err(|e| format!("{}: {e}", opts.event.display()))?;
+    let expect_path = opts.event.with_extension("expect.json");
+    let local = std::env::var("AUTH_MODE").is_ok_and(|m| m == "local");
+    let events = Events {
+        fixture,
+        expect: std::fs::read_to_string(&expect_path).ok(),
+        stripe: opts.stripe,
+        fresh_each: opts.fresh_each,
+        auth_secret: if local {
+            std::env::var("LOCAL_AUTH_SECRET").ok()
+        } else {
+            None
+        },
+        webhook_secret: if opts.stripe {
+            Some(tools::replay::stack_webhook_secret().await?)
+        } else {
+            None
+        },
+    };
+    let stamp = unix_micros(SystemTime::now());
+    let mut all = Vec::with_capacity(opts.runs);
+    for r in 0..opts.runs {
+        let run = format!("perf{stamp:x}r{r}");
+        let figures = one_run(&opts, &events, &run)
+            .await
+            .map_err(|e| format!("{} run {r}: {e}", opts.function))?;
+        eprintln!(
+            "  {} run {r}: init {:.1} ms, first {:.2} ms, warm {:.3} ms, rss {:.1} MB",
+            opts.function,
+            figures.init_us as f64 / 1e3,
+            figures.first_us as f64 / 1e3,
+            figures.warm_median_us as f64 / 1e3,
+            figures.rss_kb as f64 / 1024.0
+        );
+        all.push(figures);
+    }
+    let med = |f: fn(&RunFigures) -> u64| median(all.iter().map(f).collect());
+    let spread = |f: fn(&RunFigures) -> u64| {
+        let mut v: Vec<u64> = all.iter().map(f).collect();
+        v.sort_unstable();
+        json!([percentile(&v, 25), percentile(&v, 75)])
+    };
+    let stage_names: Vec<String> = all[0].stages.keys().cloned().collect();
+    let stages: serde_json::Map<String, Value> = stage_names
+        .iter()
+        .map(|name| {
+            let values = all
+                .iter()
+                .filter_map(|f| f.stages.get(name).copied())
+                .collect();
+            (name.clone(), json!(median(values)))
+        })
+        .collect();
+    let mut warm_statuses = BTreeMap::<u16, usize>::new();
+    for f in &all {
+        for (s, n) in &f.warm_statuses {
+            *warm_statuses.entry(*s).or_default() += n;
+        }
+    }
+    Ok(json!({
+        "function": opts.function,
+        "event": opts.event.display().to_string(),
+        "freshEach": opts.fresh_each,
+        "runs": opts.runs,
+        "warmPerRun": opts.warm,
+        "initUs": med(|f| f.init_us),
+        "initUsIqr": spread(|f| f.init_us),
+        "initStagesUs": stages,
+        "firstUs": med(|f| f.first_us),
+        "firstUsIqr": spread(|f| f.first_us),
+        "warmUs": med(|f| f.warm_median_us),
+        "warmP90Us": med(|f| f.warm_p90_us),
+        "rssKb": med(|f| f.rss_kb),
+        "rssKbMax": all.iter().map(|f| f.rss_kb).max(),
+        "firstStatus": all[0].first_status,
+        "warmStatuses": warm_statuses,
+    }))
+}
