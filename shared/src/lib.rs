@@ -8,6 +8,8 @@
 //! test support lives in the dev-only `testkit` crate.
 
 pub mod aws;
+#[cfg(feature = "cello-api")]
+pub mod cello_api;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// A secret value that never prints.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -31,7 +31,7 @@ impl fmt::Debug for Secret {
 
 /// The environment's secret document. Each function checks at init that the fields it needs
 /// are present, so a missing one fails start-up rather than a request.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct AppSecrets {
     pub cello_product_id: Option<String>,
@@ -39,6 +39,16 @@ pub struct AppSecrets {
     pub stripe_secret_key: Option<Secret>,
     #[serde(default)]
     pub stripe_webhook_secrets: Vec<Secret>,
+    /// Cello's REST API key pair (optional: without it the API is not configured).
+    #[serde(default)]
+    pub cello_api_access_key_id: Option<Secret>,
+    #[serde(default)]
+    pub cello_api_secret_access_key: Option<Secret>,
+    /// The HTTP Basic credentials Cello's reward callback sends (optional).
+    #[serde(default)]
+    pub cello_rewards_webhook_username: Option<Secret>,
+    #[serde(default)]
+    pub cello_rewards_webhook_password: Option<Secret>,
     /// Which version of the document this is (Secrets Manager's VersionId), so derived values
     /// such as signing keys are rebuilt only when it changes.
     #[serde(skip)]
@@ -233,6 +243,7 @@ impl SecretLoader for EnvLoader {
                 .map(|v| v.split(',').map(|s| Secret(s.trim().to_owned())).collect())
                 .unwrap_or_default(),
             version: "env".to_owned(),
+            ..AppSecrets::default()
         })
     }
 }

@@ -69,11 +69,9 @@ pub fn signed(body: &str) -> Request {
 
 pub fn secrets(webhook_secrets: &[&str], version: &str) -> Arc<AppSecrets> {
     Arc::new(AppSecrets {
-        cello_product_id: None,
-        cello_product_secret: None,
-        stripe_secret_key: None,
         stripe_webhook_secrets: webhook_secrets.iter().map(|s| Secret::new(*s)).collect(),
         version: version.into(),
+        ..AppSecrets::default()
     })
 }
 
