@@ -138,7 +138,8 @@
 
   async function signIn(values) {
     const { data } = await postJson(config.localTokenUrl, {
-      sub: values.sub, email: values.email, givenName: values.firstName, familyName: values.lastName,
+      sub: values.sub, email: values.email, emailVerified: values.emailVerified,
+      givenName: values.firstName, familyName: values.lastName,
     });
     // Another person on this page: Cello's widget for the previous one goes first.
     if (celloBooted && window.Cello) {
@@ -226,7 +227,8 @@
     const data = new FormData(form);
     const text = (name) => String(data.get(name) || '').trim();
     return {
-      sub: text('sub'), email: text('email'), firstName: text('firstName'), lastName: text('lastName'),
+      sub: text('sub'), email: text('email'), emailVerified: data.get('emailVerified') === 'on',
+      firstName: text('firstName'), lastName: text('lastName'),
       organizationId: text('organizationId'), language: text('language'), uccInBody: data.get('uccInBody') === 'on',
     };
   }

@@ -166,6 +166,9 @@ def make_handler(config_js: bytes, own_origins: set, recorder: Recorder | None):
             email = data.get("email")
             if email is not None and (not isinstance(email, str) or not EMAIL_RE.match(email)):
                 return self.send_error_json(400, "invalid_email", "email: not an email address")
+            email_verified = data.get("emailVerified", True)
+            if not isinstance(email_verified, bool):
+                return self.send_error_json(400, "invalid_emailVerified", "emailVerified: true or false")
             names = {}
             for field in ("givenName", "familyName"):
                 value = data.get(field)
@@ -176,7 +179,8 @@ def make_handler(config_js: bytes, own_origins: set, recorder: Recorder | None):
                     return self.send_error_json(
                         400, "invalid_" + field, f"{field}: text of at most {NAME_MAX} characters")
                 names[field] = value or None
-            token = mint(sub, email or None, names["givenName"], names["familyName"], TOKEN_TTL)
+            token = mint(sub, email or None, names["givenName"], names["familyName"], TOKEN_TTL,
+                         email_verified=email_verified)
             self.send_json(200, {"token": token, "sub": sub, "expiresIn": TOKEN_TTL})
 
         def do_OPTIONS(self):

@@ -44,6 +44,7 @@ PUBLIC_ROUTES = {"POST /stripe/webhook"}  # Stripe signs its requests; it has no
 LOCAL_ONLY = {
     "LOCAL_AUTH_SECRET": "HS256 secret of AUTH_MODE=local tokens; development only",
     "STRIPE_API_BASE": "points the Stripe client at the local stand-in",
+    "CELLO_API_BASE": "points the Cello API client at the local stand-in",
 }
 LOCAL_ONLY_PREFIXES = {
     "AWS_ENDPOINT_URL": "AWS endpoint overrides for the local stand-ins; AUTH_MODE=local "
@@ -62,6 +63,9 @@ DEFAULTED_IN_AWS = {
     "SECRET_CACHE_TTL_SECONDS": "defaults to 300 s",
     "SIGNUP_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the signup function's timeout",
     "INIT_TIMING": "off unless 1: the perf harness's init breakdown (shared/src/init.rs)",
+    "CELLO_API_ENV": "read only by functions built with shared's cello-api feature; defaults to "
+    "sandbox, and the functions that call Cello's API set it from the CelloEnvironment parameter",
+    "CELLO_API_TIMEOUT_MS": "defaults to 3000 ms per attempt",
 }
 # Variables read by libraries rather than by our code; the template may set them.
 READ_BY_LIBRARIES = {"RUST_LOG": "tracing-subscriber's EnvFilter (shared/src/telemetry.rs)"}

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 pub struct Identity {
     pub user_id: String,
     pub email: Option<String>,
+    /// The provider's `email_verified`: true only when it says the address is proven.
+    pub email_verified: bool,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
 }
@@ -64,6 +66,9 @@ impl Authenticator {
 struct LocalClaims {
     sub: serde_json::Value,
     email: Option<String>,
+    /// A boolean in most tokens; a string ("true") where a gateway passed it on.
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
     given_name: Option<String>,
     family_name: Option<String>,
 }
@@ -86,8 +91,14 @@ fn bearer_claims(
         _ => return None,
     };
     let mut claims = HashMap::from([("sub".to_owned(), sub)]);
+    let verified = match c.email_verified {
+        Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    };
     for (k, v) in [
         ("email", c.email),
+        ("email_verified", verified),
         ("given_name", c.given_name),
         ("family_name", c.family_name),
     ] {
@@ -107,6 +118,10 @@ fn identity_from(mut claims: HashMap<String, String>) -> Result<Identity, ApiErr
     Ok(Identity {
         user_id,
         email: clean(claims.remove("email")),
+        // API Gateway's JWT authorizer passes every claim as a string.
+        email_verified: claims
+            .remove("email_verified")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         given_name: clean(claims.remove("given_name")),
         family_name: clean(claims.remove("family_name")),
     })
@@ -165,8 +180,8 @@ mod tests {
     }
 
     fn claims(sub: serde_json::Value) -> serde_json::Value {
-        json!({"sub": sub, "email": "ada@example.com", "iss": LOCAL_ISSUER,
-               "exp": crate::unix_now() + 600})
+        json!({"sub": sub, "email": "ada@example.com", "email_verified": true,
+               "iss": LOCAL_ISSUER, "exp": crate::unix_now() + 600})
     }
 
     #[test]
@@ -175,6 +190,15 @@ mod tests {
         let id = local().identify(&bearer(&t)).unwrap();
         assert_eq!(id.user_id, "user-1");
         assert_eq!(id.email.as_deref(), Some("ada@example.com"));
+        assert!(id.email_verified);
+        let mut unverified = claims(json!("user-1"));
+        unverified["email_verified"] = json!(false);
+        let t = token(Algorithm::HS256, SECRET, unverified);
+        assert!(!local().identify(&bearer(&t)).unwrap().email_verified);
+        let mut silent = claims(json!("user-1"));
+        silent.as_object_mut().unwrap().remove("email_verified");
+        let t = token(Algorithm::HS256, SECRET, silent);
+        assert!(!local().identify(&bearer(&t)).unwrap().email_verified);
     }
 
     #[test]
@@ -226,7 +250,7 @@ mod tests {
                          "sourceIp": "1.1.1.1", "userAgent": "t"},
                 "requestId": "r", "routeKey": "POST /cello/token", "stage": "$default",
                 "time": "x", "timeEpoch": 0,
-                "authorizer": {"jwt": {"claims": {"sub": "abc-123", "email": "a@b.co"}, "scopes": null}}
+                "authorizer": {"jwt": {"claims": {"sub": "abc-123", "email": "a@b.co", "email_verified": "true"}, "scopes": null}}
             },
             "isBase64Encoded": false
         });
@@ -234,5 +258,6 @@ mod tests {
         let id = Authenticator::ApiGatewayJwt.identify(&req.into()).unwrap();
         assert_eq!(id.user_id, "abc-123");
         assert_eq!(id.email.as_deref(), Some("a@b.co"));
+        assert!(id.email_verified);
     }
 }

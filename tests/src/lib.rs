@@ -44,7 +44,9 @@ pub fn unique(prefix: &str) -> String {
 pub fn user(user_id: &str, email: &str) -> shared::User {
     shared::User {
         user_id: user_id.to_owned(),
-        email: email.to_owned(),
+        email: Some(email.to_owned()),
+        unverified_email: None,
+        email_pending_stripe: None,
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
         organization_id: None,
@@ -62,6 +64,7 @@ pub fn local_bearer(sub: &str, email: Option<&str>) -> String {
     let mut claims = serde_json::Map::from_iter([("sub".to_owned(), sub.into())]);
     if let Some(email) = email {
         claims.insert("email".into(), email.into());
+        claims.insert("email_verified".into(), true.into());
     }
     testkit::local_bearer::authorization(
         &claims,

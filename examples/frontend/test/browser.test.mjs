@@ -133,9 +133,10 @@ async function openPage(url) {
   return { page, consoleErrors };
 }
 
-async function fillSignin(page, who, { firstName, lastName, language, uccInBody }) {
+async function fillSignin(page, who, { firstName, lastName, language, uccInBody, emailVerified = true }) {
   await page.fill('input[name=sub]', who.sub);
   await page.fill('input[name=email]', who.email);
+  await page.setChecked('input[name=emailVerified]', emailVerified);
   await page.fill('input[name=firstName]', firstName);
   await page.fill('input[name=lastName]', lastName);
   await page.fill('input[name=organizationId]', who.org);
@@ -322,6 +323,26 @@ test('a backend error is shown to the person: another user\'s email gives 409', 
   assert.equal(stack('user', second.sub), null);
   assert.equal((await standinCalls('boot', second.sub)).length, 0, 'no widget for a refused signup');
   assert.equal(await page.locator('#cello-standin-launcher').count(), 0, 'the first person\'s widget must be shut down');
+  await page.close();
+});
+
+test('an email the identity provider never verified is refused with 403, and its owner signs up after', async () => {
+  const owner = fresh();
+  const squatter = { ...fresh(), email: owner.email };
+  const { page } = await openPage(`${PAGE}/`);
+  await fillSignin(page, squatter, { firstName: 'Mallory', lastName: 'Squat', language: 'en', uccInBody: true, emailVerified: false });
+  await page.click('#signup');
+  const error = page.locator('#error');
+  await error.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  assert.match(await error.textContent(), /^HTTP 403 \[email_not_verified\] .+\(request id [0-9a-f-]{36}\)$/);
+  assert.equal(stack('user', squatter.sub), null, 'nothing stored for an unproven email');
+  assert.equal((await stripeCustomers(owner.email)).length, 0, 'no customer carries the address');
+
+  await fillSignin(page, owner, { firstName: 'Ada', lastName: 'Lovelace', language: 'en', uccInBody: true });
+  await page.click('#signup');
+  await expectStep(page, 'Cello widget booted');
+  assert.equal(stack('user', owner.sub)?.email, owner.email);
+  assert.equal((await stripeCustomers(owner.email)).length, 1);
   await page.close();
 });
 

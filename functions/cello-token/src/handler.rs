@@ -52,7 +52,7 @@ impl ProductUserDetails {
                 first_name: Some(u.first_name.clone()),
                 last_name: Some(u.last_name.clone()),
                 full_name: Some(u.full_name()),
-                email: Some(u.email.clone()),
+                email: u.email.clone(),
             },
             None => {
                 let full = [
@@ -67,7 +67,8 @@ impl ProductUserDetails {
                     first_name: identity.given_name.clone(),
                     last_name: identity.family_name.clone(),
                     full_name: (!full.is_empty()).then_some(full),
-                    email: identity.email.clone(),
+                    // Only a proven address: Cello's fraud checks and attribution rely on it.
+                    email: identity.email.clone().filter(|_| identity.email_verified),
                 }
             }
         }

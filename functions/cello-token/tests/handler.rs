@@ -51,7 +51,9 @@ async fn call(h: &TokenHandler<MemoryUsers, StaticSecrets>, fixture: &str) -> (S
 fn stored_user(id: &str) -> User {
     User {
         user_id: id.into(),
-        email: "stored@example.com".into(),
+        email: Some("stored@example.com".into()),
+        unverified_email: None,
+        email_pending_stripe: None,
         first_name: "Grace".into(),
         last_name: "Hopper".into(),
         organization_id: None,

@@ -8,7 +8,8 @@ use std::future::Future;
 /// The customer signup creates: Cello counts the signup by this metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCustomer {
-    pub email: String,
+    /// Only a proven email; `None` leaves the customer without one.
+    pub email: Option<String>,
     pub name: String,
     /// `cello_ucc`, `new_user_id`, `new_user_organization_id`; keys without a value are absent.
     pub metadata: HashMap<String, String>,
@@ -32,6 +33,15 @@ pub trait StripeCustomers: Send + Sync {
         idempotency_key: &str,
     ) -> impl Future<Output = Result<String, StripeFailure>> + Send;
 
+    /// Gives the customer its (newly proven) email. Idempotent: the same key and value again
+    /// change nothing.
+    fn update_email(
+        &self,
+        customer_id: &str,
+        email: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<(), StripeFailure>> + Send;
+
     /// The live customers with this email (Stripe's list filter; no search API needed).
     fn customers_by_email(
         &self,
@@ -45,7 +55,7 @@ mod adapter {
     use super::*;
     use shared::stripe::classify;
     use stripe::{Client, IdempotencyKey, RequestStrategy, StripeRequest};
-    use stripe_core::customer::{CreateCustomer, ListCustomer};
+    use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
 
     pub struct AsyncStripeCustomers {
         client: Client,
@@ -69,9 +79,11 @@ mod adapter {
             let key = IdempotencyKey::new(idempotency_key)
                 .map_err(|e| StripeFailure::Refused(format!("idempotency key: {e:?}")))?;
             let mut request = CreateCustomer::new()
-                .email(customer.email.clone())
                 .name(customer.name.clone())
                 .metadata(customer.metadata.clone());
+            if let Some(email) = &customer.email {
+                request = request.email(email.clone());
+            }
             if let Some(locale) = &customer.preferred_locale {
                 request = request.preferred_locales(vec![locale.clone()]);
             }
@@ -82,6 +94,24 @@ mod adapter {
                 .await
                 .map_err(classify)?;
             Ok(created.id.to_string())
+        }
+
+        async fn update_email(
+            &self,
+            customer_id: &str,
+            email: &str,
+            idempotency_key: &str,
+        ) -> Result<(), StripeFailure> {
+            let key = IdempotencyKey::new(idempotency_key)
+                .map_err(|e| StripeFailure::Refused(format!("idempotency key: {e:?}")))?;
+            UpdateCustomer::new(customer_id)
+                .email(email)
+                .customize()
+                .request_strategy(RequestStrategy::Idempotent(key))
+                .send(&self.client)
+                .await
+                .map_err(classify)?;
+            Ok(())
         }
 
         async fn customers_by_email(
@@ -148,6 +178,24 @@ pub mod memory {
             Ok(id)
         }
 
+        async fn update_email(
+            &self,
+            customer_id: &str,
+            email: &str,
+            _idempotency_key: &str,
+        ) -> Result<(), StripeFailure> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StripeFailure::Unavailable);
+            }
+            let mut all = self.customers.lock().unwrap();
+            let (_, customer) = all
+                .iter_mut()
+                .find(|(id, _)| id == customer_id)
+                .ok_or_else(|| StripeFailure::Refused(format!("no such customer {customer_id}")))?;
+            customer.email = Some(email.to_owned());
+            Ok(())
+        }
+
         async fn customers_by_email(
             &self,
             email: &str,
@@ -160,7 +208,7 @@ pub mod memory {
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|(_, c)| c.email == email)
+                .filter(|(_, c)| c.email.as_deref() == Some(email))
                 .map(|(id, c)| FoundCustomer {
                     id: id.clone(),
                     metadata: c.metadata.clone(),

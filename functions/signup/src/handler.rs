@@ -5,8 +5,8 @@
 
 use crate::customers::{NewCustomer, StripeCustomers};
 use crate::request::{SignupBody, UCC_COOKIE, ValidSignup, validate};
-use crate::settings::SignupSettings;
-use crate::store::{Claim, CustomerLinks, Link};
+use crate::settings::{SignupSettings, UnverifiedEmail};
+use crate::store::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link};
 use lambda_http::http::StatusCode;
 use shared::clock::Clock;
 use shared::field::FieldError;
@@ -37,6 +37,9 @@ pub struct SignupHandler<S, P, C> {
 pub enum SignupError {
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// The environment refuses signups without a proven email, and this one has none.
+    #[error("a verified email is needed")]
+    EmailNotVerified,
     #[error("this email belongs to another account")]
     EmailTaken,
     /// Another request holds the claim on creating this user's customer.
@@ -55,6 +58,12 @@ impl From<SignupError> for ApiError {
     fn from(e: SignupError) -> Self {
         match e {
             SignupError::Invalid(e) => e.into(),
+            SignupError::EmailNotVerified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "signing up needs an email your sign-in has verified (email_verified); \
+                 verify your email with your identity provider, then sign in again",
+            ),
             SignupError::EmailTaken => {
                 ApiError::conflict("email_taken", "this email belongs to another account")
             }
@@ -99,6 +108,11 @@ pub fn idempotency_key(user_id: &str) -> String {
 }
 
 /// The customer Cello attributes the signup by. Keys without a value are left out.
+/// The Stripe idempotency key for giving the customer a later-proven email.
+pub fn email_update_key(user_id: &str, email: &str) -> String {
+    format!("cello-signup-email-{user_id}-{}", email.to_lowercase())
+}
+
 pub fn new_customer(user: &User) -> NewCustomer {
     let mut metadata = HashMap::from([("new_user_id".to_owned(), user.user_id.clone())]);
     if let Some(ucc) = &user.ucc {
@@ -120,9 +134,16 @@ fn user_from(signup: ValidSignup, user_id: String, now: i64) -> User {
         Some(u) => (Some(u.code), Some(u.source), Some(u.standard)),
         None => (None, None, None),
     };
+    let (email, unverified_email) = match signup.email {
+        Some(e) if e.proven => (Some(e.address), None),
+        Some(e) => (None, Some(e.address)),
+        None => (None, None),
+    };
     User {
         user_id,
-        email: signup.email,
+        email,
+        unverified_email,
+        email_pending_stripe: None,
         first_name: signup.first_name,
         last_name: signup.last_name,
         organization_id: signup.organization_id,
@@ -135,7 +156,12 @@ fn user_from(signup: ValidSignup, user_id: String, now: i64) -> User {
     }
 }
 
-impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S, P, C> {
+impl<S, P, C> SignupHandler<S, P, C>
+where
+    S: UserStore + CustomerLinks + EmailClaims,
+    P: StripeCustomers,
+    C: Clock,
+{
     /// The edge: identity, body, cookie and request id read once; the outcome rendered once.
     pub async fn handle(&self, req: Incoming) -> Result<Reply, ApiError> {
         let identity = self.auth.identify(&req)?;
@@ -159,7 +185,33 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S
         ucc_cookie: Option<&str>,
         request_id: &str,
     ) -> Result<Signed, SignupError> {
-        let signup = validate(body, identity, ucc_cookie)?;
+        let signup = validate(
+            body,
+            identity,
+            ucc_cookie,
+            self.settings.trust_identity_provider_emails,
+        )?;
+        let proven = signup
+            .email
+            .as_ref()
+            .filter(|e| e.proven)
+            .map(|e| e.address.clone());
+        if proven.is_none() {
+            match self.settings.unverified_email {
+                UnverifiedEmail::Refuse => return Err(SignupError::EmailNotVerified),
+                UnverifiedEmail::StoreUnproven if signup.email.is_none() => {
+                    return Err(FieldError::new(
+                        "email",
+                        "missing_email",
+                        "email is required (your sign-in carries none)",
+                    )
+                    .into());
+                }
+                UnverifiedEmail::StoreUnproven => {
+                    tracing::info!("storing an unproven email: not claimed, not sent to Stripe")
+                }
+            }
+        }
         let now = self.clock.now();
         let user = user_from(signup, identity.user_id.clone(), now);
         if user.ucc_standard == Some(false) {
@@ -167,6 +219,20 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S
         }
 
         let mut stored = self.store_user(user).await?;
+        if let Some(email) = proven
+            && stored.email.is_none()
+        {
+            // Proven now, after an earlier unproven signup: claim it, then Stripe gets it.
+            match self.store.claim_email(&stored.user_id, &email).await? {
+                EmailClaim::Taken => return Err(SignupError::EmailTaken),
+                EmailClaim::Claimed => {
+                    tracing::info!("a later-proven email claimed");
+                    stored.email = Some(email);
+                    stored.unverified_email = None;
+                    stored.email_pending_stripe = Some(true);
+                }
+            }
+        }
         let created = match &stored.stripe_customer_id {
             Some(_) => false,
             None => {
@@ -176,11 +242,26 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S
                 linked_here
             }
         };
+        if stored.email_pending_stripe == Some(true) {
+            self.give_customer_its_email(&stored).await?;
+            stored.email_pending_stripe = None;
+        }
         tracing::info!(created, has_ucc = stored.ucc.is_some(), "signup complete");
         Ok(Signed {
             user: stored,
             created,
         })
+    }
+
+    /// The customer gets the user's proven email (one idempotent update), then the mark goes.
+    async fn give_customer_its_email(&self, user: &User) -> Result<(), SignupError> {
+        if let (Some(customer_id), Some(email)) = (&user.stripe_customer_id, &user.email) {
+            self.stripe
+                .update_email(customer_id, email, &email_update_key(&user.user_id, email))
+                .await?;
+        }
+        self.store.email_reached_stripe(&user.user_id).await?;
+        Ok(())
     }
 
     /// Registers the user, or returns the one a retry or a concurrent request stored first.
@@ -281,7 +362,12 @@ impl<S: UserStore + CustomerLinks, P: StripeCustomers, C: Clock> SignupHandler<S
     }
 
     async fn find_customer(&self, user: &User) -> Result<Option<String>, SignupError> {
-        let candidates = self.stripe.customers_by_email(&user.email).await?;
+        // Without a proven email there is nothing to look up by (the customer was created
+        // without one); the idempotency key is then the only guard, and it is kept 24 h.
+        let Some(email) = &user.email else {
+            return Ok(None);
+        };
+        let candidates = self.stripe.customers_by_email(email).await?;
         // Stripe lists newest first; the oldest match is the one Cello saw first.
         Ok(candidates
             .into_iter()

@@ -32,10 +32,20 @@ pub struct Ucc {
     pub standard: bool,
 }
 
+/// An email address as the signup got it, and whether its owner proved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub address: String,
+    /// The identity provider verified it (`email_verified`), or the environment trusts every
+    /// email its provider issues.
+    pub proven: bool,
+}
+
 /// A signup that passed every rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSignup {
-    pub email: String,
+    /// `None` when neither the identity nor the body carries one.
+    pub email: Option<Email>,
     pub first_name: String,
     pub last_name: String,
     pub organization_id: Option<String>,
@@ -51,15 +61,19 @@ pub const MAX_UCC_CHARS: usize = 64;
 /// The cookie Cello's attribution script leaves on the landing page's site.
 pub const UCC_COOKIE: &str = "cello-referral";
 
+/// Checks every field. `trust_identity_emails`: the environment's identity provider only
+/// issues proven addresses, so an identity's email counts as proven without `email_verified`.
 pub fn validate(
     body: SignupBody,
     identity: &Identity,
     cookie_ucc: Option<&str>,
+    trust_identity_emails: bool,
 ) -> Result<ValidSignup, FieldError> {
+    let from_identity = identity.email_verified || trust_identity_emails;
     let email = match (&identity.email, body.email) {
-        (Some(verified), None) => email("email", verified)?,
-        (Some(verified), Some(sent)) if sent.trim().eq_ignore_ascii_case(verified) => {
-            email("email", verified)?
+        (Some(own), None) => Some((email("email", own)?, from_identity)),
+        (Some(own), Some(sent)) if sent.trim().eq_ignore_ascii_case(own) => {
+            Some((email("email", own)?, from_identity))
         }
         (Some(_), Some(_)) => {
             return Err(FieldError::new(
@@ -68,15 +82,11 @@ pub fn validate(
                 "email comes from your sign-in; leave it out or send the same address",
             ));
         }
-        (None, Some(sent)) => email("email", &sent)?,
-        (None, None) => {
-            return Err(FieldError::new(
-                "email",
-                "missing_email",
-                "email is required (your sign-in carries none)",
-            ));
-        }
-    };
+        // An address in the body proves nothing about who owns it.
+        (None, Some(sent)) => Some((email("email", &sent)?, false)),
+        (None, None) => None,
+    }
+    .map(|(address, proven)| Email { address, proven });
     let ucc = match body.ucc.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(ucc(code, UccSource::Body).ok_or_else(|| {
             FieldError::new(
@@ -230,6 +240,7 @@ mod tests {
         Identity {
             user_id: "u1".into(),
             email: email.map(str::to_owned),
+            email_verified: email.is_some(),
             given_name: None,
             family_name: None,
         }
@@ -243,20 +254,51 @@ mod tests {
         serde_json::json!({"firstName": "Ada", "lastName": "Lovelace"})
     }
 
+    fn proven(address: &str, proven: bool) -> Option<Email> {
+        Some(Email {
+            address: address.into(),
+            proven,
+        })
+    }
+
     #[test]
-    fn email_comes_from_the_identity() {
-        let v = validate(body(base()), &identity(Some("ada@example.com")), None).unwrap();
-        assert_eq!(v.email, "ada@example.com");
+    fn email_comes_from_the_identity_and_is_proven_only_by_it() {
+        let v = validate(
+            body(base()),
+            &identity(Some("ada@example.com")),
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(v.email, proven("ada@example.com", true));
         let mut b = base();
         b["email"] = "other@example.com".into();
-        let err = validate(body(b.clone()), &identity(Some("ada@example.com")), None).unwrap_err();
+        let err = validate(
+            body(b.clone()),
+            &identity(Some("ada@example.com")),
+            None,
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err.code, "email_mismatch");
+        // A body address is never proven, even when the environment trusts its provider.
+        for trust in [false, true] {
+            let v = validate(body(b.clone()), &identity(None), None, trust).unwrap();
+            assert_eq!(v.email, proven("other@example.com", false));
+        }
         assert_eq!(
-            validate(body(b), &identity(None), None).unwrap().email,
-            "other@example.com"
+            validate(body(base()), &identity(None), None, false)
+                .unwrap()
+                .email,
+            None
         );
-        let err = validate(body(base()), &identity(None), None).unwrap_err();
-        assert_eq!(err.code, "missing_email");
+        // The identity's email without email_verified: unproven, unless the provider is trusted.
+        let mut unverified = identity(Some("ada@example.com"));
+        unverified.email_verified = false;
+        let v = validate(body(base()), &unverified, None, false).unwrap();
+        assert_eq!(v.email, proven("ada@example.com", false));
+        let v = validate(body(base()), &unverified, None, true).unwrap();
+        assert_eq!(v.email, proven("ada@example.com", true));
     }
 
     #[test]
@@ -264,7 +306,7 @@ mod tests {
         let id = identity(Some("a@b.co"));
         let mut b = base();
         b["ucc"] = "pNRB1aYqArN".into();
-        let v = validate(body(b), &id, Some("cookieCode1")).unwrap();
+        let v = validate(body(b), &id, Some("cookieCode1"), false).unwrap();
         assert_eq!(
             v.ucc,
             Some(Ucc {
@@ -273,7 +315,7 @@ mod tests {
                 standard: true
             })
         );
-        let v = validate(body(base()), &id, Some("test")).unwrap();
+        let v = validate(body(base()), &id, Some("test"), false).unwrap();
         assert_eq!(
             v.ucc,
             Some(Ucc {
@@ -284,25 +326,27 @@ mod tests {
         );
         // A hostile cookie is ignored; the same value in the body is refused.
         assert_eq!(
-            validate(body(base()), &id, Some("<script>")).unwrap().ucc,
+            validate(body(base()), &id, Some("<script>"), false)
+                .unwrap()
+                .ucc,
             None
         );
         let mut b = base();
         b["ucc"] = "<script>".into();
         assert_eq!(
-            validate(body(b), &id, None).unwrap_err().code,
+            validate(body(b), &id, None, false).unwrap_err().code,
             "invalid_ucc"
         );
         let mut b = base();
         b["ucc"] = "a".repeat(65).into();
         assert_eq!(
-            validate(body(b), &id, None).unwrap_err().code,
+            validate(body(b), &id, None, false).unwrap_err().code,
             "invalid_ucc"
         );
         // Empty means absent: never an empty cello_ucc.
         let mut b = base();
         b["ucc"] = "  ".into();
-        assert_eq!(validate(body(b), &id, None).unwrap().ucc, None);
+        assert_eq!(validate(body(b), &id, None, false).unwrap().ucc, None);
     }
 
     #[test]
@@ -327,7 +371,7 @@ mod tests {
         ] {
             let mut b = base();
             b["firstName"] = bad.into();
-            let err = validate(body(b), &id, None).unwrap_err();
+            let err = validate(body(b), &id, None, false).unwrap_err();
             assert_eq!(err.code, "invalid_first_name", "{why}");
             assert_eq!(err.field, "firstName", "{why}");
             assert!(err.message.starts_with("firstName"), "{why}");
@@ -335,7 +379,7 @@ mod tests {
         let mut b = base();
         b["lastName"] = "x".repeat(101).into();
         assert_eq!(
-            validate(body(b), &id, None).unwrap_err().code,
+            validate(body(b), &id, None, false).unwrap_err().code,
             "invalid_last_name"
         );
         // Real names in any script are fine.
@@ -360,7 +404,10 @@ mod tests {
         ] {
             let mut b = base();
             b["firstName"] = good.into();
-            assert_eq!(validate(body(b), &id, None).unwrap().first_name, good);
+            assert_eq!(
+                validate(body(b), &id, None, false).unwrap().first_name,
+                good
+            );
         }
     }
 
@@ -379,7 +426,9 @@ mod tests {
             let mut b = base();
             b["email"] = bad.into();
             assert_eq!(
-                validate(body(b), &identity(None), None).unwrap_err().code,
+                validate(body(b), &identity(None), None, false)
+                    .unwrap_err()
+                    .code,
                 "invalid_email",
                 "{bad}"
             );
@@ -387,7 +436,7 @@ mod tests {
         let mut b = base();
         b["organizationId"] = "org 1".into();
         assert_eq!(
-            validate(body(b), &identity(Some("a@b.co")), None)
+            validate(body(b), &identity(Some("a@b.co")), None, false)
                 .unwrap_err()
                 .code,
             "invalid_organization_id"

@@ -11,9 +11,35 @@ pub struct SignupSettings {
     pub claim_lease_seconds: i64,
     /// The local Stripe stand-in's URL; unset in AWS, where the client talks to Stripe.
     pub stripe_api_base: Option<String>,
+    /// `TRUST_IDENTITY_PROVIDER_EMAILS=true`: the identity provider only issues proven
+    /// addresses, so a token's email counts as proven without `email_verified`. Off by default.
+    pub trust_identity_provider_emails: bool,
+    /// What a signup without a proven email gets (`UNVERIFIED_EMAIL_POLICY`).
+    pub unverified_email: UnverifiedEmail,
+}
+
+/// The product's choice for a signup whose email nobody proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnverifiedEmail {
+    /// `refuse` (the default): 403, a verified email is needed.
+    #[default]
+    Refuse,
+    /// `store-unproven`: keep the address on the user, never claimed, never sent to Stripe.
+    StoreUnproven,
 }
 
 pub const DEFAULT_CLAIM_LEASE_SECONDS: i64 = 30;
+
+impl Default for SignupSettings {
+    fn default() -> Self {
+        Self {
+            claim_lease_seconds: DEFAULT_CLAIM_LEASE_SECONDS,
+            stripe_api_base: None,
+            trust_identity_provider_emails: false,
+            unverified_email: UnverifiedEmail::Refuse,
+        }
+    }
+}
 
 impl SignupSettings {
     pub fn from_settings<F: Fn(&str) -> Option<String>>(
@@ -39,9 +65,25 @@ impl SignupSettings {
                 "may only point at a loopback stand-in (leave it unset in AWS)",
             ));
         }
+        let trust_identity_provider_emails = s
+            .parsed("TRUST_IDENTITY_PROVIDER_EMAILS", |raw| match raw {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err("expected true or false".to_owned()),
+            })?
+            .unwrap_or(false);
+        let unverified_email = s
+            .parsed("UNVERIFIED_EMAIL_POLICY", |raw| match raw {
+                "refuse" => Ok(UnverifiedEmail::Refuse),
+                "store-unproven" => Ok(UnverifiedEmail::StoreUnproven),
+                _ => Err("expected refuse or store-unproven".to_owned()),
+            })?
+            .unwrap_or_default();
         Ok(Self {
             claim_lease_seconds,
             stripe_api_base,
+            trust_identity_provider_emails,
+            unverified_email,
         })
     }
 }
@@ -66,6 +108,22 @@ mod tests {
             err.to_string().contains("SIGNUP_CLAIM_LEASE_SECONDS"),
             "{err}"
         );
+        assert!(!s.trust_identity_provider_emails);
+        assert_eq!(s.unverified_email, UnverifiedEmail::Refuse);
+        let s = settings(&[
+            ("TRUST_IDENTITY_PROVIDER_EMAILS", "true"),
+            ("UNVERIFIED_EMAIL_POLICY", "store-unproven"),
+        ])
+        .unwrap();
+        assert!(s.trust_identity_provider_emails);
+        assert_eq!(s.unverified_email, UnverifiedEmail::StoreUnproven);
+        for (name, value) in [
+            ("TRUST_IDENTITY_PROVIDER_EMAILS", "yes"),
+            ("UNVERIFIED_EMAIL_POLICY", "allow"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
         let ok = settings(&[("STRIPE_API_BASE", "http://127.0.0.1:4512")]).unwrap();
         assert_eq!(ok.stripe_api_base.as_deref(), Some("http://127.0.0.1:4512"));
     }

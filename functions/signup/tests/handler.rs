@@ -25,6 +25,7 @@ fn handler() -> Handler {
         settings: SignupSettings {
             claim_lease_seconds: 30,
             stripe_api_base: None,
+            ..SignupSettings::default()
         },
         clock: SystemClock,
     }
@@ -414,7 +415,9 @@ async fn a_user_older_than_the_idempotency_keys_lifetime_reuses_the_customer_str
     for (age, customers_after) in [(24 * 3600, 1), (60, 2)] {
         let user = shared::User {
             user_id: "ada-r1".into(),
-            email: "ada-r1@example.com".into(),
+            email: Some("ada-r1@example.com".into()),
+            unverified_email: None,
+            email_pending_stripe: None,
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),
             organization_id: Some("org-42".into()),
@@ -432,6 +435,7 @@ async fn a_user_older_than_the_idempotency_keys_lifetime_reuses_the_customer_str
             settings: SignupSettings {
                 claim_lease_seconds: 30,
                 stripe_api_base: None,
+                ..SignupSettings::default()
             },
             clock: testkit::FixedClock::at(now),
         };
@@ -450,4 +454,145 @@ async fn a_user_older_than_the_idempotency_keys_lifetime_reuses_the_customer_str
         let linked = stored.stripe_customer_id.unwrap();
         assert_eq!(linked == earlier, customers_after == 1, "age {age}");
     }
+}
+
+/// The signup fixture's request, for a caller with exactly these authorizer claims and body.
+fn as_caller(claims: Value, body: &str) -> Request {
+    let path = format!(
+        "{}/../../events/signup/new-user-without-ucc.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+    event["body"] = body.into();
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn with_policy(policy: signup::settings::UnverifiedEmail) -> Handler {
+    let mut h = handler();
+    h.settings.unverified_email = policy;
+    h
+}
+
+const NAMES: &str = r#"{"firstName": "Mallory", "lastName": "Squat"}"#;
+
+#[tokio::test]
+async fn an_unproven_email_is_refused_by_default_and_its_owner_signs_up_after() {
+    use serde_json::json;
+    let h = handler();
+    let body_email =
+        r#"{"firstName": "Mallory", "lastName": "Squat", "email": "owner@example.com"}"#;
+    for (claims, body) in [
+        // An identity without email sends someone else's address.
+        (json!({"sub": "mallory"}), body_email),
+        // The token carries the address but its provider never verified it.
+        (
+            json!({"sub": "mallory", "email": "owner@example.com", "email_verified": "false"}),
+            NAMES,
+        ),
+        // No email_verified claim at all: not proven either.
+        (
+            json!({"sub": "mallory", "email": "owner@example.com"}),
+            NAMES,
+        ),
+    ] {
+        let (status, _, err) = send(&h, as_caller(claims, body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+        assert_eq!(err["error"]["code"], "email_not_verified");
+    }
+    assert_eq!(h.store.user_count(), 0);
+    assert_eq!(h.stripe.count(), 0);
+
+    let owner = json!({"sub": "owner", "email": "owner@example.com", "email_verified": "true"});
+    let (status, _, body) = send(&h, as_caller(owner, NAMES)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["email"], "owner@example.com");
+}
+
+#[tokio::test]
+async fn stored_unproven_an_email_is_never_claimed_nor_sent_to_stripe() {
+    use serde_json::json;
+    let h = with_policy(signup::settings::UnverifiedEmail::StoreUnproven);
+    let squat = json!({"sub": "mallory", "email": "owner@example.com", "email_verified": "false"});
+    let (status, _, body) = send(&h, as_caller(squat, NAMES)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["unverifiedEmail"], "owner@example.com");
+    assert!(body.get("email").is_none(), "{body}");
+    let customers = h.stripe.customers.lock().unwrap().clone();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(
+        customers[0].1.email, None,
+        "Stripe never gets an unproven address"
+    );
+    assert_eq!(
+        customers[0]
+            .1
+            .metadata
+            .get("new_user_id")
+            .map(String::as_str),
+        Some("mallory")
+    );
+
+    // The owner is not locked out.
+    let owner = json!({"sub": "owner", "email": "owner@example.com", "email_verified": "true"});
+    let (status, _, body) = send(&h, as_caller(owner, NAMES)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["email"], "owner@example.com");
+    // Stored unproven, an empty body email is still a named 400.
+    let (status, _, err) = send(&h, as_caller(json!({"sub": "nomail"}), NAMES)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["code"], "missing_email");
+}
+
+#[tokio::test]
+async fn an_email_proven_later_is_claimed_then_and_reaches_the_same_customer_once() {
+    use serde_json::json;
+    let h = with_policy(signup::settings::UnverifiedEmail::StoreUnproven);
+    let unproven = json!({"sub": "grace", "email": "grace@example.com", "email_verified": "false"});
+    let (status, _, first) = send(&h, as_caller(unproven, NAMES)).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let customer = first["stripeCustomerId"].as_str().unwrap().to_owned();
+
+    let proven = json!({"sub": "grace", "email": "grace@example.com", "email_verified": "true"});
+    for _ in 0..3 {
+        let (status, _, body) = send(&h, as_caller(proven.clone(), NAMES)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["email"], "grace@example.com");
+        assert_eq!(body["stripeCustomerId"], customer.as_str());
+        assert!(body.get("unverifiedEmail").is_none(), "{body}");
+        assert!(body.get("emailPendingStripe").is_none(), "{body}");
+    }
+    let customers = h.stripe.customers.lock().unwrap().clone();
+    assert_eq!(customers.len(), 1, "no second customer");
+    assert_eq!(customers[0].1.email.as_deref(), Some("grace@example.com"));
+
+    // Now proven and claimed: another user's proven token for it is a 409, as before.
+    let thief = json!({"sub": "thief", "email": "GRACE@example.com", "email_verified": "true"});
+    let (status, _, err) = send(&h, as_caller(thief, NAMES)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(err["error"]["code"], "email_taken");
+}
+
+#[tokio::test]
+async fn a_stripe_outage_after_the_claim_is_finished_by_the_retry() {
+    use serde_json::json;
+    let h = with_policy(signup::settings::UnverifiedEmail::StoreUnproven);
+    let unproven = json!({"sub": "kat", "email": "kat@example.com", "email_verified": "false"});
+    send(&h, as_caller(unproven, NAMES)).await;
+    let proven = json!({"sub": "kat", "email": "kat@example.com", "email_verified": "true"});
+    h.stripe.down.store(true, Ordering::SeqCst);
+    let (status, retry_after, _) = send(&h, as_caller(proven.clone(), NAMES)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry_after.is_some());
+    let stored = h.store.get_user("kat").await.unwrap().unwrap();
+    assert_eq!(stored.email.as_deref(), Some("kat@example.com"));
+    assert_eq!(stored.email_pending_stripe, Some(true));
+    h.stripe.down.store(false, Ordering::SeqCst);
+    let (status, _, _) = send(&h, as_caller(proven, NAMES)).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = h.store.get_user("kat").await.unwrap().unwrap();
+    assert_eq!(stored.email_pending_stripe, None);
+    let customers = h.stripe.customers.lock().unwrap().clone();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0].1.email.as_deref(), Some("kat@example.com"));
 }

@@ -24,12 +24,16 @@ impl UserStore for Table {
     async fn create_user(&self, user: &User) -> Result<CreateOutcome, StoreError> {
         let (pk, sk) = keys::user(&user.user_id);
         let user_item = to_item(user, pk, sk)?;
-        let (epk, esk) = keys::email(&user.email);
-        let mut email_item = key(epk, esk);
-        email_item.insert(
-            attrs::USER_ID.into(),
-            AttributeValue::S(user.user_id.clone()),
-        );
+        // Only a proven email is claimed: its uniqueness item goes in the same transaction.
+        let email_item = user.email.as_deref().map(|email| {
+            let (epk, esk) = keys::email(email);
+            let mut item = key(epk, esk);
+            item.insert(
+                attrs::USER_ID.into(),
+                AttributeValue::S(user.user_id.clone()),
+            );
+            item
+        });
 
         let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
             let put = Put::builder()
@@ -40,13 +44,14 @@ impl UserStore for Table {
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
             Ok(TransactWriteItem::builder().put(put).build())
         };
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
-            .transact_items(put(user_item)?)
-            .transact_items(put(email_item)?)
-            .send()
-            .await;
+            .transact_items(put(user_item)?);
+        if let Some(item) = email_item {
+            transaction = transaction.transact_items(put(item)?);
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(CreateOutcome::Created),
             Err(err) => {

@@ -28,7 +28,9 @@ impl MemoryUsers {
         {
             let mut s = store.state.lock().unwrap();
             for u in users {
-                s.emails.insert(u.email.to_lowercase(), u.user_id.clone());
+                if let Some(email) = &u.email {
+                    s.emails.insert(email.to_lowercase(), u.user_id.clone());
+                }
                 s.users.insert(u.user_id.clone(), u);
             }
         }
@@ -81,11 +83,13 @@ impl UserStore for MemoryUsers {
         if let Some(existing) = s.users.get(&user.user_id) {
             return Ok(CreateOutcome::Existing(Box::new(existing.clone())));
         }
-        let email = user.email.to_lowercase();
-        if s.emails.contains_key(&email) {
-            return Ok(CreateOutcome::EmailTaken);
+        if let Some(email) = &user.email {
+            let email = email.to_lowercase();
+            if s.emails.contains_key(&email) {
+                return Ok(CreateOutcome::EmailTaken);
+            }
+            s.emails.insert(email, user.user_id.clone());
         }
-        s.emails.insert(email, user.user_id.clone());
         s.users.insert(user.user_id.clone(), user.clone());
         Ok(CreateOutcome::Created)
     }

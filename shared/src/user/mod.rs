@@ -25,7 +25,18 @@ pub enum UccSource {
 pub struct User {
     /// The identity provider's `sub`: Cello's productUserId and Stripe's `new_user_id`.
     pub user_id: String,
-    pub email: String,
+    /// The proven email: one the identity provider verified. Only this one is claimed as the
+    /// user's (the email uniqueness item) and sent to Stripe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// An address nobody proved, kept when the environment allows it: never claimed, never
+    /// sent to Stripe, so it can't lock its owner out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_email: Option<String>,
+    /// Set when the proven email was claimed after the Stripe customer existed, until the
+    /// customer carries it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_pending_stripe: Option<bool>,
     pub first_name: String,
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -195,18 +195,23 @@ fn handler(
         settings: SignupSettings {
             claim_lease_seconds: 30,
             stripe_api_base: Some(stripe_base.into()),
+            ..SignupSettings::default()
         },
         clock: SystemClock,
     }
 }
 
 fn api_gateway_request(c: &Caller, body: &str) -> lambda_http::Request {
+    api_gateway_request_verified(c, body, true)
+}
+
+fn api_gateway_request_verified(c: &Caller, body: &str, verified: bool) -> lambda_http::Request {
     let event = json!({
         "version": "2.0", "routeKey": "POST /signup", "rawPath": "/signup", "rawQueryString": "",
         "headers": {"content-type": "application/json"},
         "requestContext": {"http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
             "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": unique("req"),
-            "authorizer": {"jwt": {"claims": {"sub": c.id, "email": c.email}, "scopes": null}},
+            "authorizer": {"jwt": {"claims": {"sub": c.id, "email": c.email, "email_verified": verified.to_string()}, "scopes": null}},
             "accountId": "1", "apiId": "a", "domainName": "d", "routeKey": "POST /signup", "stage": "$default", "time": "", "timeEpoch": 0},
         "body": body, "isBase64Encoded": false
     });
@@ -292,4 +297,71 @@ async fn a_crashed_attempt_whose_customer_exists_is_completed_without_a_duplicat
     let reply: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(reply["stripeCustomerId"], orphan.as_str());
     assert_eq!(stripe_customers(&c.email).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unproven_email_is_refused_through_the_function_and_nothing_is_stored() {
+    // The deployed default (UNVERIFIED_EMAIL_POLICY unset): a token whose email is not
+    // verified, minted as the local identity provider would.
+    let c = caller("unproven");
+    let claims = json!({"sub": c.id, "email": c.email, "email_verified": false});
+    let bearer = testkit::local_bearer::authorization(
+        claims.as_object().unwrap(),
+        &stack_var("LOCAL_AUTH_SECRET"),
+        shared::unix_now(),
+    );
+    let body = json!({"firstName": "Mallory", "lastName": "Squat"}).to_string();
+    let (status, _, err) = post_function("signup", Some(&bearer), None, &body).await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(err["error"]["code"], "email_not_verified");
+    assert!(store().await.get_user(&c.id).await.unwrap().is_none());
+    assert!(stripe_customers(&c.email).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_email_proven_later_is_claimed_in_the_table_and_given_to_the_stripe_customer() {
+    // Stored unproven first (the product's choice), then the same user with a verified token:
+    // the real DynamoDB transaction claims the email, and the real Stripe call updates the
+    // customer signup created without one.
+    let c = caller("later");
+    let body = r#"{"firstName": "Grace", "lastName": "Hopper"}"#;
+    let mut h = handler(&stack_var("STRIPE_API_BASE"), store().await);
+    h.settings.unverified_email = signup::settings::UnverifiedEmail::StoreUnproven;
+    let first = h
+        .handle(api_gateway_request_verified(&c, body, false).into())
+        .await
+        .unwrap();
+    assert_eq!(first.status.as_u16(), 201);
+    let first: Value = serde_json::from_str(&first.body).unwrap();
+    let customer_id = first["stripeCustomerId"].as_str().unwrap().to_owned();
+    assert!(
+        stripe_customers(&c.email).await.is_empty(),
+        "no email on the customer yet"
+    );
+    // Another user may take the unproven address meanwhile? No: unproven addresses claim nothing,
+    // so the owner's proof still wins.
+    let again = h
+        .handle(api_gateway_request_verified(&c, body, true).into())
+        .await
+        .unwrap();
+    assert_eq!(again.status.as_u16(), 200);
+    let customers = stripe_customers(&c.email).await;
+    assert_eq!(customers.len(), 1, "{customers:?}");
+    assert_eq!(customers[0]["id"], customer_id.as_str());
+    let stored = store().await.get_user(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_deref(), Some(c.email.as_str()));
+    assert_eq!(stored.unverified_email, None);
+    assert_eq!(stored.email_pending_stripe, None);
+
+    // The claim is real: another user's verified token for the address is refused.
+    let thief = Caller {
+        id: unique("thief"),
+        email: c.email.to_uppercase(),
+        bearer: String::new(),
+    };
+    let err = h
+        .handle(api_gateway_request(&thief, body).into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "email_taken");
 }

@@ -1,7 +1,7 @@
 //! The DynamoDB adapter of [`CustomerLinks`], on the shared table: a conditional update of
 //! the user item for the claim, one transaction for the link and the lookup item.
 
-use super::{Claim, CustomerLinks, Link, attrs};
+use super::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link, attrs};
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use shared::table::{
     StoreError, Table, attrs::STRIPE_CUSTOMER_ID, attrs::USER_ID, cancellation_reasons, classify,
@@ -135,5 +135,80 @@ impl CustomerLinks for Table {
             Err(err) if is_condition_failure(&err) => Ok(()),
             Err(err) => Err(classify(err)),
         }
+    }
+}
+
+impl EmailClaims for Table {
+    async fn claim_email(&self, user_id: &str, email: &str) -> Result<EmailClaim, StoreError> {
+        let (epk, esk) = keys::email(email);
+        // Absent, or already this user's (a retry): either way the item ends up naming them.
+        let email_item = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key(epk, esk)))
+            .update_expression("SET #user = :user")
+            .condition_expression("attribute_not_exists(pk) OR #user = :user")
+            .expression_attribute_names("#user", USER_ID)
+            .expression_attribute_values(":user", s(user_id))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let (pk, sk) = keys::user(user_id);
+        let user_update = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #email = :email, #pending = :true REMOVE #unverified")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#email", attrs::EMAIL)
+            .expression_attribute_names("#pending", attrs::EMAIL_PENDING_STRIPE)
+            .expression_attribute_names("#unverified", attrs::UNVERIFIED_EMAIL)
+            .expression_attribute_values(":email", s(email))
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(email_item).build())
+            .transact_items(TransactWriteItem::builder().update(user_update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(EmailClaim::Claimed),
+            Err(err) => match cancellation_reasons(&err).as_deref() {
+                Some([first, ..]) if first == "ConditionalCheckFailed" => Ok(EmailClaim::Taken),
+                Some([_, second, ..]) if second == "ConditionalCheckFailed" => {
+                    Err(StoreError::Internal(format!(
+                        "user {user_id} vanished while claiming its email"
+                    )))
+                }
+                Some(rs) if rs.iter().any(|r| r == "TransactionConflict") => {
+                    Err(StoreError::Unavailable)
+                }
+                _ => Err(classify(err)),
+            },
+        }
+    }
+
+    async fn email_reached_stripe(&self, user_id: &str) -> Result<(), StoreError> {
+        let (pk, sk) = keys::user(user_id);
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .update_expression("REMOVE #pending")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#pending", attrs::EMAIL_PENDING_STRIPE)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| {
+                if is_condition_failure(&err) {
+                    Ok(())
+                } else {
+                    Err(classify(err))
+                }
+            })
     }
 }

@@ -1,7 +1,7 @@
 //! The in-memory adapter of signup's store (feature `memory`): the shared memory user store
 //! plus the claim and the customer lookup, with the DynamoDB adapter's rules.
 
-use super::{Claim, CustomerLinks, Link};
+use super::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link};
 use shared::StoreError;
 use shared::user::memory::MemoryUsers;
 use shared::user::{CreateOutcome, User, UserStore};
@@ -123,6 +123,30 @@ impl CustomerLinks for MemoryStore {
         {
             c.owner = None;
         }
+        Ok(())
+    }
+}
+
+impl EmailClaims for MemoryStore {
+    async fn claim_email(&self, user_id: &str, email: &str) -> Result<EmailClaim, StoreError> {
+        self.users.check()?;
+        if !self.users.claim_email(user_id, email) {
+            return Ok(EmailClaim::Taken);
+        }
+        self.users
+            .update(user_id, |u| {
+                u.email = Some(email.to_owned());
+                u.unverified_email = None;
+                u.email_pending_stripe = Some(true);
+            })
+            .ok_or_else(|| StoreError::Internal("user vanished while claiming its email".into()))?;
+        Ok(EmailClaim::Claimed)
+    }
+
+    async fn email_reached_stripe(&self, user_id: &str) -> Result<(), StoreError> {
+        self.users.check()?;
+        self.users
+            .update(user_id, |u| u.email_pending_stripe = None);
         Ok(())
     }
 }

@@ -58,9 +58,38 @@ pub trait CustomerLinks: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The outcome of claiming a user's newly proven email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailClaim {
+    /// The email item now names this user, and the user item holds the email (marked as not
+    /// yet on the Stripe customer).
+    Claimed,
+    /// Another user holds this email; nothing was written.
+    Taken,
+}
+
+/// The port for an email proven after the user was stored (a repeat signup with a verified
+/// identity): the uniqueness item and the user's email, together.
+pub trait EmailClaims: Send + Sync {
+    fn claim_email(
+        &self,
+        user_id: &str,
+        email: &str,
+    ) -> impl Future<Output = Result<EmailClaim, StoreError>> + Send;
+
+    /// The Stripe customer now carries the user's email: clears the pending mark.
+    fn email_reached_stripe(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The user item's claim attributes (only signup reads or writes them).
 pub mod attrs {
     pub const OWNER: &str = "claimOwner";
     pub const UNTIL: &str = "claimUntil";
     pub const ATTEMPTS: &str = "claimAttempts";
+    pub const EMAIL: &str = "email";
+    pub const UNVERIFIED_EMAIL: &str = "unverifiedEmail";
+    pub const EMAIL_PENDING_STRIPE: &str = "emailPendingStripe";
 }
