@@ -21,8 +21,9 @@
 //! a condition, so a retry never duplicates an item.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -94,6 +95,53 @@ impl Table {
     pub fn from_sdk(sdk: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
         Self::new(Client::new(sdk), name)
     }
+
+    /// Writes every item or none. `Refused(i)` names the first item whose condition failed;
+    /// a conflicting transaction in flight is `Unavailable` (retry later).
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Transacted::Written),
+            Err(err) => match cancellation_reasons(&err).as_deref() {
+                Some(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
+                    Ok(Transacted::Refused(
+                        reasons
+                            .iter()
+                            .position(|r| r == "ConditionalCheckFailed")
+                            .unwrap_or(0),
+                    ))
+                }
+                Some(reasons) if reasons.iter().any(|r| r == "TransactionConflict") => {
+                    Err(StoreError::Unavailable)
+                }
+                _ => Err(classify(err)),
+            },
+        }
+    }
+}
+
+/// What [`Table::transact`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transacted {
+    Written,
+    /// Nothing was written: the condition of the item at this index failed.
+    Refused(usize),
+}
+
+/// A transaction element from a built `Put` or `Update`.
+pub fn put(put: Result<Put, BuildError>) -> Result<TransactWriteItem, StoreError> {
+    let put = put.map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub fn update(update: Result<Update, BuildError>) -> Result<TransactWriteItem, StoreError> {
+    let update = update.map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// A record as a DynamoDB item under the given keys.

@@ -2,9 +2,9 @@
 
 use super::{CreateOutcome, User, UserStore};
 use crate::table::{
-    Item, StoreError, Table, attrs, cancellation_reasons, classify, from_item, key, keys, to_item,
+    Item, StoreError, Table, Transacted, attrs, classify, from_item, key, keys, put, to_item,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put};
 
 impl UserStore for Table {
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
@@ -35,45 +35,26 @@ impl UserStore for Table {
             item
         });
 
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            let put = Put::builder()
+        let put_new = |item: Item| {
+            put(Put::builder()
                 .table_name(&self.name)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            Ok(TransactWriteItem::builder().put(put).build())
+                .build())
         };
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .transact_items(put(user_item)?);
+        let mut items = vec![put_new(user_item)?];
         if let Some(item) = email_item {
-            transaction = transaction.transact_items(put(item)?);
+            items.push(put_new(item)?);
         }
-        let result = transaction.send().await;
-        match result {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(err) => {
-                let reasons = cancellation_reasons(&err);
-                match reasons.as_deref() {
-                    // The user exists: a retry or a concurrent request. Report what is stored.
-                    Some([first, ..]) if first == "ConditionalCheckFailed" => {
-                        match self.get_user(&user.user_id).await? {
-                            Some(existing) => Ok(CreateOutcome::Existing(Box::new(existing))),
-                            None => Err(StoreError::Unavailable),
-                        }
-                    }
-                    Some([_, second, ..]) if second == "ConditionalCheckFailed" => {
-                        Ok(CreateOutcome::EmailTaken)
-                    }
-                    // Another transaction on the same items is in flight: retry later.
-                    Some(rs) if rs.iter().any(|r| r == "TransactionConflict") => {
-                        Err(StoreError::Unavailable)
-                    }
-                    _ => Err(classify(err)),
-                }
-            }
+        match self.transact(items).await {
+            Ok(Transacted::Written) => Ok(CreateOutcome::Created),
+            // The user exists: a retry or a concurrent request. Report what is stored.
+            Ok(Transacted::Refused(0)) => match self.get_user(&user.user_id).await? {
+                Some(existing) => Ok(CreateOutcome::Existing(Box::new(existing))),
+                None => Err(StoreError::Unavailable),
+            },
+            Ok(Transacted::Refused(_)) => Ok(CreateOutcome::EmailTaken),
+            Err(e) => Err(e),
         }
     }
 }

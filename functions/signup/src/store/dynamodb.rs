@@ -2,10 +2,11 @@
 //! the user item for the claim, one transaction for the link and the lookup item.
 
 use super::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link, attrs};
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Update};
 use shared::table::{
-    StoreError, Table, attrs::STRIPE_CUSTOMER_ID, attrs::USER_ID, cancellation_reasons, classify,
-    is_condition_failure, key, keys, n, s,
+    StoreError, Table, Transacted, attrs::STRIPE_CUSTOMER_ID, attrs::USER_ID, classify,
+    is_condition_failure, key, keys, n, s, update,
 };
 use shared::user::UserStore;
 
@@ -68,50 +69,28 @@ impl CustomerLinks for Table {
         customer_id: &str,
     ) -> Result<Link, StoreError> {
         let (pk, sk) = keys::user(user_id);
-        let user_update = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET #customer = :customer REMOVE #owner, #until")
-            .condition_expression("#owner = :owner AND attribute_not_exists(#customer)")
-            .expression_attribute_names("#customer", STRIPE_CUSTOMER_ID)
-            .expression_attribute_names("#owner", attrs::OWNER)
-            .expression_attribute_names("#until", attrs::UNTIL)
-            .expression_attribute_values(":customer", s(customer_id))
-            .expression_attribute_values(":owner", s(owner))
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let user_update = update(
+            Update::builder()
+                .table_name(&self.name)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET #customer = :customer REMOVE #owner, #until")
+                .condition_expression("#owner = :owner AND attribute_not_exists(#customer)")
+                .expression_attribute_names("#customer", STRIPE_CUSTOMER_ID)
+                .expression_attribute_names("#owner", attrs::OWNER)
+                .expression_attribute_names("#until", attrs::UNTIL)
+                .expression_attribute_values(":customer", s(customer_id))
+                .expression_attribute_values(":owner", s(owner))
+                .build(),
+        )?;
         // An update, not a put: the webhook may already have recorded more on this item.
         let (cpk, csk) = keys::customer(customer_id);
-        let lookup = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key(cpk, csk)))
-            .update_expression("SET #user = :user")
-            .condition_expression("attribute_not_exists(pk) OR #user = :user")
-            .expression_attribute_names("#user", USER_ID)
-            .expression_attribute_values(":user", s(user_id))
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(user_update).build())
-            .transact_items(TransactWriteItem::builder().update(lookup).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Link::Linked),
-            Err(err) => match cancellation_reasons(&err).as_deref() {
-                Some([first, ..]) if first == "ConditionalCheckFailed" => Ok(Link::LostClaim),
-                Some([_, second, ..]) if second == "ConditionalCheckFailed" => {
-                    Err(StoreError::Internal(format!(
-                        "customer {customer_id} is linked to another user"
-                    )))
-                }
-                Some(rs) if rs.iter().any(|r| r == "TransactionConflict") => {
-                    Err(StoreError::Unavailable)
-                }
-                _ => Err(classify(err)),
-            },
+        let lookup = update(names_user(&self.name, cpk, csk, user_id).build())?;
+        match self.transact(vec![user_update, lookup]).await? {
+            Transacted::Written => Ok(Link::Linked),
+            Transacted::Refused(0) => Ok(Link::LostClaim),
+            Transacted::Refused(_) => Err(StoreError::Internal(format!(
+                "customer {customer_id} is linked to another user"
+            ))),
         }
     }
 
@@ -142,52 +121,27 @@ impl EmailClaims for Table {
     async fn claim_email(&self, user_id: &str, email: &str) -> Result<EmailClaim, StoreError> {
         let (epk, esk) = keys::email(email);
         // Absent, or already this user's (a retry): either way the item ends up naming them.
-        let email_item = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key(epk, esk)))
-            .update_expression("SET #user = :user")
-            .condition_expression("attribute_not_exists(pk) OR #user = :user")
-            .expression_attribute_names("#user", USER_ID)
-            .expression_attribute_values(":user", s(user_id))
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let email_item = update(names_user(&self.name, epk, esk, user_id).build())?;
         let (pk, sk) = keys::user(user_id);
-        let user_update = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET #email = :email, #pending = :true REMOVE #unverified")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#email", attrs::EMAIL)
-            .expression_attribute_names("#pending", attrs::EMAIL_PENDING_STRIPE)
-            .expression_attribute_names("#unverified", attrs::UNVERIFIED_EMAIL)
-            .expression_attribute_values(":email", s(email))
-            .expression_attribute_values(
-                ":true",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            )
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(email_item).build())
-            .transact_items(TransactWriteItem::builder().update(user_update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(EmailClaim::Claimed),
-            Err(err) => match cancellation_reasons(&err).as_deref() {
-                Some([first, ..]) if first == "ConditionalCheckFailed" => Ok(EmailClaim::Taken),
-                Some([_, second, ..]) if second == "ConditionalCheckFailed" => {
-                    Err(StoreError::Internal(format!(
-                        "user {user_id} vanished while claiming its email"
-                    )))
-                }
-                Some(rs) if rs.iter().any(|r| r == "TransactionConflict") => {
-                    Err(StoreError::Unavailable)
-                }
-                _ => Err(classify(err)),
-            },
+        let user_update = update(
+            Update::builder()
+                .table_name(&self.name)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET #email = :email, #pending = :true REMOVE #unverified")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#email", attrs::EMAIL)
+                .expression_attribute_names("#pending", attrs::EMAIL_PENDING_STRIPE)
+                .expression_attribute_names("#unverified", attrs::UNVERIFIED_EMAIL)
+                .expression_attribute_values(":email", s(email))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .build(),
+        )?;
+        match self.transact(vec![email_item, user_update]).await? {
+            Transacted::Written => Ok(EmailClaim::Claimed),
+            Transacted::Refused(0) => Ok(EmailClaim::Taken),
+            Transacted::Refused(_) => Err(StoreError::Internal(format!(
+                "user {user_id} vanished while claiming its email"
+            ))),
         }
     }
 
@@ -211,4 +165,16 @@ impl EmailClaims for Table {
                 }
             })
     }
+}
+
+/// The update that makes a lookup item (`CUSTOMER#…` or `EMAIL#…`) name `user_id`: set when
+/// absent, accepted when it already does, refused when it names another user.
+fn names_user(table: &str, pk: String, sk: &str, user_id: &str) -> UpdateBuilder {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .update_expression("SET #user = :user")
+        .condition_expression("attribute_not_exists(pk) OR #user = :user")
+        .expression_attribute_names("#user", USER_ID)
+        .expression_attribute_values(":user", s(user_id))
 }
