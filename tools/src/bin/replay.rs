@@ -221,7 +221,13 @@ async fn replay_one(
     let outcome = match via {
         Via::Url => {
             let call = request::from_api_event(&event)?;
-            stack.send(&fixture.function, &call).await?
+            if std::str::from_utf8(&call.body).is_ok() {
+                stack.send(&fixture.function, &call).await?
+            } else {
+                // `cargo lambda watch` cannot put a non-UTF-8 body into a Function URL event
+                // (it answers 500 itself); API Gateway base64-encodes it, as the event does.
+                stack.invoke(&fixture.function, &event).await?
+            }
         }
         Via::Invoke => stack.invoke(&fixture.function, &event).await?,
     };

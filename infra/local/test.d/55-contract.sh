@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The HTTP contract (docs/openapi.yaml) against the code and the running functions:
+#   1. Redocly CLI lints the document (recommended rules);
+#   2. infra/checks/check_contract.py: the document's operations = the template's routes = the
+#      function packages' routes, with the same authorizer, and every fixture conforms;
+#   3. schemathesis (property-based) against every route of the functions `cargo lambda watch`
+#      serves, with local bearer tokens and Stripe-signed webhook bodies, checking for server
+#      errors and status-code, content-type and response-schema conformance. Bounded in
+#      examples and time (CONTRACT_MAX_EXAMPLES, CONTRACT_MAX_SECONDS per route).
+# Runs inside test.sh, with the test stack's environment exported.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+cd "$REPO_ROOT"
+stack_env
+CONTRACT_DIR="$REPO_ROOT/infra/contract"
+CONTRACT_VENV="$LOCAL_DIR/venv-contract"
+
+# Redocly CLI into the ignored infra/contract/node_modules (npm ci, pinned by its lock file).
+stamp="$CONTRACT_DIR/node_modules/.package-lock.sha"
+want=$(sha256sum "$CONTRACT_DIR/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Redocly CLI into infra/contract/node_modules (npm ci)"
+  (cd "$CONTRACT_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in infra/contract failed"
+  echo "$want" > "$stamp"
+fi
+# schemathesis into its own venv (its pins must not move the stand-ins').
+stamp="$CONTRACT_VENV/.requirements.sha"
+want=$(sha256sum "$CONTRACT_DIR/requirements.txt" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing schemathesis into .local/venv-contract (PyPI)"
+  [ -x "$CONTRACT_VENV/bin/python" ] || python3 -m venv "$CONTRACT_VENV" || die "python3 -m venv failed"
+  "$CONTRACT_VENV/bin/pip" install --disable-pip-version-check -q -r "$CONTRACT_DIR/requirements.txt" \
+    || die "pip install of infra/contract/requirements.txt failed"
+  echo "$want" > "$stamp"
+fi
+
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1 \
+  "$CONTRACT_DIR/node_modules/.bin/redocly" lint docs/openapi.yaml >"$RUN_DIR/redocly.log" 2>&1 \
+  || { cat "$RUN_DIR/redocly.log"; die "redocly lint found problems in docs/openapi.yaml"; }
+echo "redocly lint: docs/openapi.yaml valid (recommended rules)"
+
+"$VENV/bin/python" infra/checks/check_contract.py || die "docs/openapi.yaml does not match the template, the functions or the fixtures"
+
+# The webhook secret the functions accept, from the Secrets Manager stand-in.
+secret=$("$VENV/bin/python" - <<'PY'
+import json, os, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+print(json.loads(sm.get_secret_value(SecretId=os.environ["SECRET_ID"])["SecretString"])["stripeWebhookSecrets"][0])
+PY
+) || die "reading the stack's webhook secret failed"
+sub="contract-$$-$(date +%s)"
+token=$(python3 infra/local/mint_token.py --sub "$sub" --email "$sub@example.com" \
+  --given-name Contract --family-name Test --ttl 1800)
+
+max_examples=${CONTRACT_MAX_EXAMPLES:-40}
+max_seconds=${CONTRACT_MAX_SECONDS:-45}
+failed=()
+while read -r method path function auth; do
+  args=(run docs/openapi.yaml --url "$LOCAL_WATCH_URL/lambda-url/$function"
+    --include-path "$path" --generation-codec utf-8
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+    --max-examples "$max_examples" --max-time "$max_seconds" --workers 1 --seed 20261124
+    --phases examples,coverage,fuzzing --no-color --suppress-health-check all --request-timeout 30
+    --generation-database none
+    -H "Origin: $LOCAL_FRONTEND_URL")
+  [ "$auth" = jwt ] && args+=(-H "Authorization: Bearer $token")
+  # Warm the function first: `cargo lambda watch` builds and starts it on its first request.
+  curl -s -o /dev/null --max-time 120 -X "$method" "$LOCAL_WATCH_URL/lambda-url/$function$path" \
+    || die "$function did not answer at $LOCAL_WATCH_URL/lambda-url/$function$path"
+  log "schemathesis: $method $path → $function"
+  # From the ignored run dir: anything schemathesis writes inside the tree would make
+  # `cargo lambda watch` restart the functions mid-run.
+  if ! (cd "$RUN_DIR" && PYTHONPATH="$CONTRACT_DIR" SCHEMATHESIS_HOOKS=hooks CONTRACT_WEBHOOK_SECRET="$secret" \
+        "$CONTRACT_VENV/bin/schemathesis" "${args[@]/#docs\/openapi.yaml/$REPO_ROOT/docs/openapi.yaml}") \
+        >"$RUN_DIR/schemathesis-$function.log" 2>&1; then
+    tail -60 "$RUN_DIR/schemathesis-$function.log"
+    failed+=("$method $path")
+  else
+    grep -E "passed|Test cases|API Operations" "$RUN_DIR/schemathesis-$function.log" | tail -3
+  fi
+done < <("$VENV/bin/python" infra/checks/check_contract.py --routes)
+[ ${#failed[@]} -eq 0 ] || die "schemathesis found failures on: ${failed[*]} (logs in $RUN_DIR)"
+echo "contract: every route conforms to docs/openapi.yaml under schemathesis"
