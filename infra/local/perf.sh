@@ -20,7 +20,16 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (usage: perf.sh [--runs N] [--warm N])" ;;
   esac
 done
-FUNCTIONS=(cello-token signup stripe-webhook)
+# Every Lambda package under functions/ (a package may declare itself a command instead, with
+# `[package.metadata.cello] kind = "command"`, like a CLI that runs outside Lambda).
+mapfile -t FUNCTIONS < <(python3 - <<'PY'
+import pathlib, tomllib
+for m in sorted(pathlib.Path("functions").glob("*/Cargo.toml")):
+    pkg = tomllib.loads(m.read_text())["package"]
+    if pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda") == "lambda":
+        print(pkg["name"])
+PY
+)
 OUT="$LOCAL_DIR/perf"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
@@ -82,9 +91,16 @@ measure() { # function fixture [driver flags]
     --event "$event" --runs "$runs" --warm "$warm" "$@" >> "$OUT/runtime.jsonl" \
     || die "measuring $fn failed"
 }
-measure cello-token events/cello-token/valid.json
-measure signup "${PERF_SIGNUP_EVENT:-events/signup/new-user-with-ucc.json}"
-measure stripe-webhook "${PERF_WEBHOOK_EVENT:-events/stripe/invoice-paid.json}" --stripe --fresh-each
+for fn in "${FUNCTIONS[@]}"; do
+  case "$fn" in
+    cello-token) measure cello-token events/cello-token/valid.json ;;
+    # A new user and Stripe customer first, then repeats of the same signup.
+    signup) measure signup "${PERF_SIGNUP_EVENT:-events/signup/new-user-with-ucc.json}" ;;
+    # A fresh event id on every delivery, so each one is processed, not deduplicated.
+    stripe-webhook) measure stripe-webhook "${PERF_WEBHOOK_EVENT:-events/stripe/invoice-paid.json}" --stripe --fresh-each ;;
+    *) die "perf.sh has no realistic event for $fn yet: add a measure line for it" ;;
+  esac
+done
 
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(uname -m)), load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD); $runs cold starts × $warm warm invocations per function."

@@ -271,7 +271,7 @@ pub fn from_config(
 ) -> CachedSecrets<AnyLoader> {
     let loader = match kind {
         crate::config::SecretSourceKind::SecretsManager { secret_id } => AnyLoader::SecretsManager(
-            SecretsManagerLoader::new(aws_sdk_secretsmanager::Client::new(sdk), secret_id),
+            SecretsManagerLoader::new(crate::aws::secrets_manager(sdk), secret_id),
         ),
         crate::config::SecretSourceKind::Env => AnyLoader::Env(EnvLoader),
     };

@@ -93,7 +93,7 @@ impl Table {
     }
 
     pub fn from_sdk(sdk: &aws_config::SdkConfig, name: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), name)
+        Self::new(crate::aws::dynamodb(sdk), name)
     }
 
     /// Writes every item or none. `Refused(i)` names the first item whose condition failed;

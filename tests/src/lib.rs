@@ -81,7 +81,7 @@ pub fn function_url(function: &str) -> String {
 /// The environment's secret, read from the Secrets Manager stand-in.
 pub async fn stack_secrets() -> shared::AppSecrets {
     use shared::secrets::{SecretLoader, SecretsManagerLoader};
-    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let client = shared::aws::secrets_manager(&sdk().await);
     SecretsManagerLoader::new(client, stack_var("SECRET_ID"))
         .load()
         .await
