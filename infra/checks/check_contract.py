@@ -163,12 +163,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--document", type=Path, default=DEFAULT_DOCUMENT)
     ap.add_argument("--template", type=Path, default=ct.DEFAULT_TEMPLATE)
-    ap.add_argument("--routes", action="store_true", help="print 'METHOD PATH FUNCTION AUTH' lines and exit")
+    ap.add_argument("--routes", action="store_true", help="print 'METHOD PATH FUNCTION AUTH BODY-LIMIT' lines and exit")
     args = ap.parse_args()
     doc, t = load_document(args.document), ct.load_template(args.template)
     if args.routes:
+        ops = operations(doc)
         for key, r in sorted(route_table(t).items()):
-            print(f"{key} {r['package']} {'jwt' if r['authorizer'] else 'none'}")
+            limit = ops.get(key, {}).get("x-max-body-bytes", 0)
+            print(f"{key} {r['package']} {'jwt' if r['authorizer'] else 'none'} {limit}")
         return 0
     problems = run_checks(doc, t, function_packages(ct.REPO_ROOT), ct.REPO_ROOT)
     if problems:

@@ -54,10 +54,25 @@ token=$(python3 infra/local/mint_token.py --sub "$sub" --email "$sub@example.com
 max_examples=${CONTRACT_MAX_EXAMPLES:-40}
 max_seconds=${CONTRACT_MAX_SECONDS:-45}
 failed=()
-while read -r method path function auth; do
+# The documented body limit holds: one byte over is 413 body_too_large, exactly at it is not.
+probe_limit() { # method url limit [curl args...]
+  local method=$1 url=$2 limit=$3; shift 3
+  head -c $((limit + 1)) /dev/zero | tr '\0' ' ' > "$RUN_DIR/over.json"
+  { printf '{"p":"'; head -c $((limit - 8)) /dev/zero | tr '\0' 'x'; printf '"}'; } > "$RUN_DIR/at.json"
+  local over at
+  over=$(curl -s -o "$RUN_DIR/over.out" -w '%{http_code}' -X "$method" "$@" -H 'content-type: application/json' --data-binary @"$RUN_DIR/over.json" "$url")
+  at=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" "$@" -H 'content-type: application/json' --data-binary @"$RUN_DIR/at.json" "$url")
+  [ "$over" = 413 ] && grep -q '"body_too_large"' "$RUN_DIR/over.out" \
+    || die "$method $url: $((limit + 1)) bytes (one over x-max-body-bytes) answered $over, not 413 body_too_large"
+  [ "$at" != 413 ] && [ "$at" -lt 500 ] \
+    || die "$method $url: $limit bytes (exactly x-max-body-bytes) answered $at"
+  echo "body limit $limit bytes holds on $method $url ($((limit + 1)) → 413, $limit → $at)"
+}
+
+while read -r method path function auth limit; do
   args=(run docs/openapi.yaml --url "$LOCAL_WATCH_URL/lambda-url/$function"
     --include-path "$path" --generation-codec utf-8
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
     --max-examples "$max_examples" --max-time "$max_seconds" --workers 1 --seed 20261124
     --phases examples,coverage,fuzzing --no-color --suppress-health-check all --request-timeout 30
     --generation-database none
@@ -66,6 +81,11 @@ while read -r method path function auth; do
   # Warm the function first: `cargo lambda watch` builds and starts it on its first request.
   curl -s -o /dev/null --max-time 120 -X "$method" "$LOCAL_WATCH_URL/lambda-url/$function$path" \
     || die "$function did not answer at $LOCAL_WATCH_URL/lambda-url/$function$path"
+  if [ "$auth" = jwt ]; then
+    probe_limit "$method" "$LOCAL_WATCH_URL/lambda-url/$function$path" "$limit" -H "Authorization: Bearer $token"
+  else
+    probe_limit "$method" "$LOCAL_WATCH_URL/lambda-url/$function$path" "$limit"
+  fi
   log "schemathesis: $method $path → $function"
   # From the ignored run dir: anything schemathesis writes inside the tree would make
   # `cargo lambda watch` restart the functions mid-run.
