@@ -67,6 +67,12 @@ DEFAULTED_IN_AWS = {
     "sandbox, and the functions that call Cello's API set it from the CelloEnvironment parameter",
     "CELLO_API_TIMEOUT_MS": "defaults to 3000 ms per attempt",
 }
+# Lambda's reserved variables (its runtime sets them; a template may not): the Lambda-only SDK
+# config (shared/src/aws.rs) reads the region and the execution role's credentials from them.
+SET_BY_LAMBDA = {
+    name: "set by Lambda's runtime (reserved)"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+}
 # Variables read by libraries rather than by our code; the template may set them.
 READ_BY_LIBRARIES = {"RUST_LOG": "tracing-subscriber's EnvFilter (shared/src/telemetry.rs)"}
 # Fixed values the template must give.
@@ -446,6 +452,8 @@ def check_env(t: dict, code: Code, template_dir: Path, repo: Path) -> list[str]:
         for name, value in sorted(env.items()):
             if is_local_only(name):
                 problems.append(f"function {fid}: sets {name}, a local-only setting ({LOCAL_ONLY.get(name) or 'AWS endpoint override'})")
+            elif name in SET_BY_LAMBDA:
+                problems.append(f"function {fid}: sets {name}, which Lambda reserves and sets itself")
             elif name in SECRET_FALLBACK:
                 problems.append(f"function {fid}: sets {name}; secrets belong in Secrets Manager, never in env vars")
             elif name not in reads and name not in READ_BY_LIBRARIES:
@@ -456,7 +464,7 @@ def check_env(t: dict, code: Code, template_dir: Path, repo: Path) -> list[str]:
             if name not in env:
                 problems.append(f"function {fid}: must set {name}={value} explicitly")
         for name in sorted(reads - env.keys()):
-            if not (is_local_only(name) or name in SECRET_FALLBACK or name in DEFAULTED_IN_AWS):
+            if not (is_local_only(name) or name in SECRET_FALLBACK or name in DEFAULTED_IN_AWS or name in SET_BY_LAMBDA):
                 problems.append(
                     f"function {fid}: its code reads {name} but the template does not set it "
                     "(set it, or document it in infra/checks/check_template.py)"

@@ -198,6 +198,10 @@ class Environment(unittest.TestCase):
         self.assertProblem(found, "SignupFunction: sets LOCAL_AUTH_SECRET, a local-only setting")
         self.assertProblem(found, "SignupFunction: sets AWS_ENDPOINT_URL_DYNAMODB, a local-only setting")
 
+    def test_lambdas_reserved_variables_may_not_be_set(self):
+        t = mutated(lambda t: self.globals_env(t).update(AWS_REGION="eu-west-1"))
+        self.assertProblem(problems(t), "sets AWS_REGION, which Lambda reserves and sets itself")
+
     def test_secret_in_an_env_var_fails(self):
         t = mutated(lambda t: self.globals_env(t).update(STRIPE_SECRET_KEY="sk_live_x"))
         self.assertProblem(problems(t), "sets STRIPE_SECRET_KEY; secrets belong in Secrets Manager")

@@ -51,7 +51,7 @@ async fn a_transaction_that_fails_writes_nothing() {
 #[tokio::test]
 async fn a_secret_created_through_the_api_reads_back_through_the_adapter() {
     let sdk = sdk().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let client = shared::aws::secrets_manager(&sdk);
     let name = unique("cello/it");
     client
         .create_secret()
@@ -83,7 +83,7 @@ async fn a_secret_created_through_the_api_reads_back_through_the_adapter() {
 
 #[tokio::test]
 async fn the_environment_secret_exists_with_every_field() {
-    let client = aws_sdk_secretsmanager::Client::new(&sdk().await);
+    let client = shared::aws::secrets_manager(&sdk().await);
     let secrets = SecretsManagerLoader::new(client, stack_var("SECRET_ID"))
         .load()
         .await
