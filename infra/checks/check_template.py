@@ -37,8 +37,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
 
 # The route policy: these routes must exist, and only the public ones may skip the authorizer.
-REQUIRED_ROUTES = {"POST /cello/token", "POST /signup", "POST /stripe/webhook"}
-PUBLIC_ROUTES = {"POST /stripe/webhook"}  # Stripe signs its requests; it has no user token.
+REQUIRED_ROUTES = {
+    "POST /cello/token",
+    "POST /signup",
+    "POST /stripe/webhook",
+    "POST /cello/rewards",
+    "GET /credits",
+    "DELETE /account",
+}
+# Callers without a user token: Stripe signs its requests; Cello's reward callback carries
+# Basic credentials the rewards function checks.
+PUBLIC_ROUTES = {"POST /stripe/webhook", "POST /cello/rewards"}
 
 # Variables the code reads that a deployed stack must NEVER set (the check fails if it does).
 LOCAL_ONLY = {
@@ -302,7 +311,7 @@ def check_routes(t: dict) -> list[str]:
         jwt = jwt_authorizers(apis[r["api"]])
         if key in PUBLIC_ROUTES:
             if r["authorizer"] is not None:
-                problems.append(f"route {key} must have no authorizer (Stripe cannot send a user token), has {r['authorizer']}")
+                problems.append(f"route {key} must have no authorizer (its caller cannot send a user token), has {r['authorizer']}")
         elif r["authorizer"] not in jwt:
             problems.append(f"route {key} ({r['function']}) has no JWT authorizer (authorizer: {r['authorizer']})")
     for api_id, api in apis.items():

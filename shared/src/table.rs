@@ -15,6 +15,13 @@
 //! | paid invoice | `CUSTOMER#<customer id>` | `INVOICE#<id>` | webhook, once |
 //! | refund | `CUSTOMER#<customer id>` | `REFUND#<key>` | webhook, once |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
+//! | credit balance | `USER#<user id>` | `CREDITS` | rewards, signup (kept rewards); `ADD` only |
+//! | credit ledger entry | `USER#<user id>` | `CREDIT#<creditedAt, 12 digits>#<event id>` | with the balance, in one transaction |
+//! | reward for an unknown user | `PENDING_REWARD#<product user id>` | `REWARD#<event id>` | rewards; deleted when applied |
+//! | Cello reward dedupe | `CELLO_REWARD#<event id>` | `EVENT` | rewards, in the credit's transaction |
+//! | erasure progress | `USER#<user id>` | `ERASURE` | rewards (`DELETE /account`, the `erase` command) |
+//!
+//! The credit items are described in [`crate::credits`].
 //!
 //! A user's billing picture is one Query on its customer's partition (the user item holds the
 //! customer id; the lookup item gives the way back). Every write that must happen once carries
