@@ -6,6 +6,7 @@
 //     the API read the cookie).
 //  4. On every login: POST /cello/token, then cello.boot(...) exactly as Cello's docs show,
 //     and a fresh token through window.Cello("updateToken", ...) when Cello asks for one.
+//  5. GET /credits: the credits Cello's rewards granted the person, newest first, paged.
 // Every API error is shown to the person with its code, message and request id.
 (function () {
   'use strict';
@@ -134,6 +135,30 @@
     return { status: resp.status, data };
   }
 
+  async function getJson(url, token) {
+    let resp;
+    try {
+      resp = await fetch(url, {
+        mode: 'cors',
+        credentials: 'include',
+        headers: { Authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+    } catch (e) {
+      throw new ApiFailure({
+        code: e && e.name === 'TimeoutError' ? 'timeout' : 'network_or_cors',
+        message: `The browser could not call ${new URL(url, location.href).origin} (not running, or its CORS policy does not allow ${location.origin}).`,
+      });
+    }
+    let data = null;
+    try { data = await resp.json(); } catch (e) { /* not JSON: reported below */ }
+    if (!resp.ok) {
+      const error = (data && data.error) || { code: `http_${resp.status}`, message: resp.statusText || 'request failed' };
+      throw new ApiFailure(error, resp.status, resp.headers.get('Retry-After'));
+    }
+    return data;
+  }
+
   // ---- 2. sign in (local stand-in for the identity provider) ------------------------------
 
   async function signIn(values) {
@@ -221,6 +246,33 @@
     loadCelloScript();
   }
 
+  // ---- 5. credits ----------------------------------------------------------------------------
+
+  let nextCursor = null;
+
+  function ledgerLine(entry) {
+    const li = document.createElement('li');
+    const when = new Date(entry.creditedAt * 1000).toISOString().slice(0, 16).replace('T', ' ');
+    li.textContent = `+${entry.amount} credits (reward ${entry.rewardId}, ${when} UTC)`;
+    return li;
+  }
+
+  async function showCredits(more = false) {
+    if (!config.creditsUrl) return;
+    const url = new URL(config.creditsUrl, location.href);
+    url.searchParams.set('limit', '10');
+    if (more && nextCursor) url.searchParams.set('cursor', nextCursor);
+    const data = await getJson(url.toString(), session.token);
+    if (!more) $('ledger').replaceChildren();
+    $('balance').textContent = String(data.balance);
+    data.entries.forEach((e) => $('ledger').append(ledgerLine(e)));
+    nextCursor = data.nextCursor;
+    $('more-credits').hidden = !nextCursor;
+    step(`GET /credits → balance ${data.balance}, ${data.entries.length} ${data.entries.length === 1 ? 'entry' : 'entries'}`);
+  }
+
+  $('more-credits').addEventListener('click', () => showCredits(true).catch(showError));
+
   // ---- the form ----------------------------------------------------------------------------
 
   function formValues() {
@@ -244,6 +296,7 @@
       await signIn(values);
       if (action === 'signup') await signUp(values);
       await bootCello(values.language);
+      await showCredits();
     } catch (e) {
       showError(e);
     } finally {

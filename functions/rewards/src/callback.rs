@@ -23,16 +23,16 @@ pub const MAX_AMOUNT: u64 = 1_000_000_000;
 /// True when `authorization` carries exactly the expected Basic credentials. Both parts are
 /// compared in constant time over their SHA-256 digests (so neither the content nor the length
 /// of the secret leaks through timing), and both are always compared.
-pub fn basic_credentials_match(authorization: Option<&str>, username: &str, password: &str) -> bool {
+pub fn basic_credentials_match(
+    authorization: Option<&str>,
+    username: &str,
+    password: &str,
+) -> bool {
     let Some((user, pass)) = authorization.and_then(decode_basic) else {
         return false;
     };
     let same = |a: &[u8], b: &[u8]| {
-        verify_slices_are_equal(
-            digest(&SHA256, a).as_ref(),
-            digest(&SHA256, b).as_ref(),
-        )
-        .is_ok()
+        verify_slices_are_equal(digest(&SHA256, a).as_ref(), digest(&SHA256, b).as_ref()).is_ok()
     };
     let user_ok = same(user.as_bytes(), username.as_bytes());
     let pass_ok = same(pass.as_bytes(), password.as_bytes());
@@ -165,7 +165,10 @@ pub fn is_rfc3339(ts: &str) -> bool {
     }
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     let num = |r: std::ops::Range<usize>| -> u32 {
-        std::str::from_utf8(&b[r]).ok().and_then(|s| s.parse().ok()).unwrap_or(99)
+        std::str::from_utf8(&b[r])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(99)
     };
     if !(digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10))
         || !(b[10] == b'T' || b[10] == b't')
@@ -173,7 +176,8 @@ pub fn is_rfc3339(ts: &str) -> bool {
     {
         return false;
     }
-    let (month, day, hour, min, sec) = (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
+    let (month, day, hour, min, sec) =
+        (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return false;
     }
@@ -187,9 +191,7 @@ pub fn is_rfc3339(ts: &str) -> bool {
     }
     match rest.as_bytes() {
         [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
-        }
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
         _ => false,
     }
 }
@@ -204,7 +206,11 @@ mod tests {
 
     #[test]
     fn only_the_exact_credentials_pass() {
-        assert!(basic_credentials_match(Some(&basic("cello", "pw")), "cello", "pw"));
+        assert!(basic_credentials_match(
+            Some(&basic("cello", "pw")),
+            "cello",
+            "pw"
+        ));
         assert!(basic_credentials_match(
             Some(&basic("cello", "pw:with:colons")),
             "cello",
@@ -228,7 +234,11 @@ mod tests {
         }
         // Empty configured credentials never match, not even an empty header pair.
         assert!(!basic_credentials_match(Some(&basic("", "")), "", ""));
-        assert!(basic_credentials_match(Some(&format!("basic {}", STANDARD.encode("u:p"))), "u", "p"));
+        assert!(basic_credentials_match(
+            Some(&format!("basic {}", STANDARD.encode("u:p"))),
+            "u",
+            "p"
+        ));
     }
 
     #[test]
@@ -289,7 +299,11 @@ mod tests {
         let cases: [(&str, serde_json::Value, &str); 7] = [
             ("/eventId", "evt 1".into(), "eventId"),
             ("/eventId", "".into(), "eventId"),
-            ("/data/productUserId", "a\u{0}b".into(), "data.productUserId"),
+            (
+                "/data/productUserId",
+                "a\u{0}b".into(),
+                "data.productUserId",
+            ),
             ("/data/rewardId", "x".repeat(129).into(), "data.rewardId"),
             ("/data/rewardType", "cash".into(), "data.rewardType"),
             ("/data/reward/amount", 0.into(), "data.reward.amount"),

@@ -148,8 +148,13 @@ where
         }
         if !done("records") {
             let changed = self.store.scrub_personal_data(user_id).await?;
-            self.step(user_id, owner, "records", &format!("{changed} items scrubbed"))
-                .await?;
+            self.step(
+                user_id,
+                owner,
+                "records",
+                &format!("{changed} items scrubbed"),
+            )
+            .await?;
         }
         let record = self
             .store
@@ -171,7 +176,10 @@ where
             at: self.clock.now(),
             outcome: outcome.to_owned(),
         };
-        Ok(self.store.record_step(user_id, owner, step, &record).await?)
+        Ok(self
+            .store
+            .record_step(user_id, owner, step, &record)
+            .await?)
     }
 }
 

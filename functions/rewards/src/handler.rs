@@ -165,12 +165,7 @@ where
             path
         };
         match Endpoint::of(&path) {
-            Some(Endpoint::Callback) => {
-                self.routes
-                    .callback
-                    .serve(req, |r| self.callback(r))
-                    .await
-            }
+            Some(Endpoint::Callback) => self.routes.callback.serve(req, |r| self.callback(r)).await,
             Some(Endpoint::Credits) => {
                 let query: Vec<(String, String)> = req
                     .query_string_parameters()
@@ -194,10 +189,12 @@ where
                     "not_found",
                     "no such route (POST /cello/rewards, GET /credits, DELETE /account)",
                 );
-                self.routes
-                    .callback
-                    .serve(req, |_| async move { Err(not_found) })
-                    .await
+                let any = shared::http::Route {
+                    method: req.method().clone(),
+                    cors: shared::http::Cors::default(),
+                    max_body_bytes: 0,
+                };
+                any.serve(req, |_| async move { Err(not_found) }).await
             }
         }
     }
@@ -230,10 +227,7 @@ where
             ));
         }
         let reward = validate(req.json::<NewRewardBody>()?)?;
-        let outcome = self
-            .store
-            .record_reward(&reward, self.clock.now())
-            .await?;
+        let outcome = self.store.record_reward(&reward, self.clock.now()).await?;
         tracing::info!(event_id = %reward.event_id, outcome = outcome.as_str(), "reward callback");
         Ok(Reply::json(
             StatusCode::OK,
@@ -317,7 +311,10 @@ where
         }
         let identity = self.auth.identify(&req)?;
         no_body(&req)?;
-        let erased = self.eraser().erase(&identity.user_id, &run_owner(&req.request_id)).await?;
+        let erased = self
+            .eraser()
+            .erase(&identity.user_id, &run_owner(&req.request_id))
+            .await?;
         Ok(Reply::json(StatusCode::OK, &ErasedAnswer::from(erased)))
     }
 

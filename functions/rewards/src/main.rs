@@ -53,7 +53,8 @@ async fn main() -> Result<(), Error> {
         clock: SystemClock,
     };
     let handler = &handler;
-    let http = service_fn(move |req: Request| async move { Ok::<_, Error>(handler.serve(req).await) });
+    let http =
+        service_fn(move |req: Request| async move { Ok::<_, Error>(handler.serve(req).await) });
     let adapter = lambda_http::Adapter::from(http);
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let mut adapter = adapter.clone();

@@ -28,6 +28,12 @@ impl CelloEnv {
     }
 }
 
+impl std::fmt::Display for CelloEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What erasure does with the person's Stripe customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StripeErasure {
@@ -129,8 +135,8 @@ mod tests {
         assert_eq!(s.cello_env, CelloEnv::Prod);
         assert!(!s.account_deletion);
         assert_eq!(s.stripe_erasure, StripeErasure::Keep);
-        let err = settings(&[("CELLO_ENV", "sandbox"), ("CELLO_API_ENV", "production")])
-            .unwrap_err();
+        let err =
+            settings(&[("CELLO_ENV", "sandbox"), ("CELLO_API_ENV", "production")]).unwrap_err();
         assert!(err.to_string().contains("CELLO_API_ENV"), "{err}");
     }
 

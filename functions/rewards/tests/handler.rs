@@ -94,18 +94,16 @@ fn deliver(event_id: &str, user: &str, amount: i64) -> Request {
 
 fn as_user(method: &str, path: &str, user: &str, query: &[(&str, &str)]) -> Request {
     let claims = HashMap::from([("sub".to_owned(), user.to_owned())]);
-    let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-    ctx.authorizer = Some(
-        lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer {
-            jwt: Some(
-                lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription {
-                    claims,
-                    scopes: None,
-                },
-            ),
-            ..Default::default()
-        },
-    );
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+        ApiGatewayV2httpRequestContext,
+    };
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.authorizer = Some(authorizer);
     let query: HashMap<String, String> = query
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -232,7 +230,10 @@ async fn a_sandbox_reward_never_reaches_a_production_balance() {
         ),
     )
     .await;
-    assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("credited")));
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("credited"))
+    );
 }
 
 #[tokio::test]
@@ -244,7 +245,11 @@ async fn a_reward_for_an_unknown_user_is_kept_and_applied_once_on_their_first_ca
     assert_eq!(body["outcome"], "duplicate");
     assert_eq!(h.store.ledger.pending_count("late-1"), 1);
     // The user signs up (signup applies kept rewards; here the first GET /credits does).
-    h.store.users.create_user(&user("late-1", None)).await.unwrap();
+    h.store
+        .users
+        .create_user(&user("late-1", None))
+        .await
+        .unwrap();
     for _ in 0..3 {
         let (status, body) = send(&h, as_user("GET", "/credits", "late-1", &[])).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -287,7 +292,13 @@ async fn the_ledger_pages_newest_first_with_a_cursor() {
     // Another user's ledger is never reachable: the cursor only positions within the caller's.
     let (status, body) = send(&h, as_user("GET", "/credits", "someone-else", &[])).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((body["balance"].as_i64(), body["entries"].as_array().unwrap().len()), (Some(0), 0));
+    assert_eq!(
+        (
+            body["balance"].as_i64(),
+            body["entries"].as_array().unwrap().len()
+        ),
+        (Some(0), 0)
+    );
 }
 
 #[tokio::test]
@@ -301,7 +312,11 @@ async fn erasing_twice_calls_cello_once_and_the_second_run_changes_nothing() {
     assert_eq!(first["steps"]["stripe"]["outcome"], "customer deleted");
     let stored = h.store.get_user("gone-1").await.unwrap().unwrap();
     assert_eq!(
-        (stored.email, stored.first_name.as_str(), stored.last_name.as_str()),
+        (
+            stored.email,
+            stored.first_name.as_str(),
+            stored.last_name.as_str()
+        ),
         (None, "", "")
     );
     assert!(stored.erased_at.is_some());
@@ -322,15 +337,32 @@ async fn a_failed_erasure_continues_where_it_stopped() {
     let record = h.store.erasure("gone-2").unwrap();
     assert!(record.steps.contains_key("cello") && !record.steps.contains_key("stripe"));
     assert_eq!(
-        h.store.get_user("gone-2").await.unwrap().unwrap().first_name,
+        h.store
+            .get_user("gone-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .first_name,
         "Ada",
         "nothing of ours scrubbed yet"
     );
     let (status, body) = send(&h, as_user("DELETE", "/account", "gone-2", &[])).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(h.cello.calls.lock().unwrap().len(), 1, "Cello's step was not repeated");
+    assert_eq!(
+        h.cello.calls.lock().unwrap().len(),
+        1,
+        "Cello's step was not repeated"
+    );
     assert_eq!(h.stripe.calls.load(Ordering::SeqCst), 2);
-    assert!(h.store.get_user("gone-2").await.unwrap().unwrap().erased_at.is_some());
+    assert!(
+        h.store
+            .get_user("gone-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .erased_at
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -345,7 +377,10 @@ async fn account_deletion_is_off_unless_switched_on_and_keep_keeps_the_customer(
     assert!(h.cello.calls.lock().unwrap().is_empty());
     // The command path (the same use case) with keep: Cello told, customer kept.
     let erased = h.eraser().erase("u-1", "op").await.unwrap();
-    assert_eq!(erased.record.steps["stripe"].outcome, "customer kept (ERASE_STRIPE_CUSTOMER=keep)");
+    assert_eq!(
+        erased.record.steps["stripe"].outcome,
+        "customer kept (ERASE_STRIPE_CUSTOMER=keep)"
+    );
     assert!(h.stripe.deleted.lock().unwrap().is_empty());
 }
 
@@ -353,7 +388,8 @@ async fn account_deletion_is_off_unless_switched_on_and_keep_keeps_the_customer(
 async fn every_fixture_matches_its_expectation() {
     let h = handler();
     for (case, expect) in fixture_expectations("rewards", "unit") {
-        let (status, body) = send(&h, fixture_request(&format!("rewards/{case}.json"), "unit")).await;
+        let (status, body) =
+            send(&h, fixture_request(&format!("rewards/{case}.json"), "unit")).await;
         assert_expected(&case, &expect, status.as_u16(), &body, |_, v| v.clone());
     }
 }

@@ -291,7 +291,9 @@ where
         {
             Ok(0) => {}
             Ok(applied) => tracing::info!(applied, "rewards kept before signup credited"),
-            Err(e) => tracing::warn!(error = %e, "kept rewards not applied now; credits applies them later"),
+            Err(e) => {
+                tracing::warn!(error = %e, "kept rewards not applied now; credits applies them later")
+            }
         }
     }
 

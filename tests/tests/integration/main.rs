@@ -5,5 +5,6 @@
 
 mod cello_token;
 mod foundation;
+mod rewards;
 mod signup;
 mod webhook;

@@ -83,7 +83,12 @@ async fn main() -> ExitCode {
                     .record
                     .steps
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::json!({"at": v.at, "outcome": v.outcome})))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            serde_json::json!({"at": v.at, "outcome": v.outcome}),
+                        )
+                    })
                     .collect();
                 println!(
                     "{}",
@@ -92,7 +97,11 @@ async fn main() -> ExitCode {
                         "erasedAt": erased.record.completed_at, "steps": steps})
                 );
             } else {
-                let how = if erased.already_erased { "already erased" } else { "erased" };
+                let how = if erased.already_erased {
+                    "already erased"
+                } else {
+                    "erased"
+                };
                 println!("{user_id}: {how}");
                 for (step, record) in &erased.record.steps {
                     println!("  {step:<8} {}", record.outcome);

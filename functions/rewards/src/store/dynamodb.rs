@@ -190,7 +190,9 @@ impl ErasureStore for Table {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Begin::Started(record_from(out.attributes.unwrap_or_default())?)),
+            Ok(out) => Ok(Begin::Started(record_from(
+                out.attributes.unwrap_or_default(),
+            )?)),
             Err(err) if is_condition_failure(&err) => {
                 let item = self
                     .client
@@ -259,7 +261,7 @@ impl ErasureStore for Table {
             if let Some(customer) = text(attrs::STRIPE_CUSTOMER_ID) {
                 partitions.push(keys::customer_partition(&customer));
             }
-            let scrub_user = self.scrub_update(&upk, usk, user)?;
+            let scrub_user = scrub_update(self, &upk, usk, user)?;
             let email = text("email");
             if let Some(scrub_user) = scrub_user {
                 let mut items = vec![TransactWriteItem::builder().update(scrub_user).build()];
@@ -281,9 +283,11 @@ impl ErasureStore for Table {
                     Transacted::Written => changed += 1 + u32::from(email.is_some()),
                     Transacted::Refused(1) => {
                         tracing::warn!("the email item names another user; left as it is");
-                        if let Some(only_user) = self.scrub_update(&upk, usk, user)? {
-                            self.transact(vec![TransactWriteItem::builder().update(only_user).build()])
-                                .await?;
+                        if let Some(only_user) = scrub_update(self, &upk, usk, user)? {
+                            self.transact(vec![
+                                TransactWriteItem::builder().update(only_user).build(),
+                            ])
+                            .await?;
                         }
                         changed += 1;
                     }
@@ -293,7 +297,7 @@ impl ErasureStore for Table {
             }
         }
         for pk in partitions {
-            for item in self.partition(&pk).await? {
+            for item in partition(self, &pk).await? {
                 let sk = item
                     .get(attrs::SK)
                     .and_then(|v| v.as_s().ok())
@@ -302,7 +306,7 @@ impl ErasureStore for Table {
                 if pk == upk && sk == usk {
                     continue;
                 }
-                if let Some(scrub) = self.scrub_update(&pk, &sk, &item)? {
+                if let Some(scrub) = scrub_update(self, &pk, &sk, &item)? {
                     match self
                         .transact(vec![TransactWriteItem::builder().update(scrub).build()])
                         .await?
@@ -392,84 +396,82 @@ impl ErasureStore for Table {
     }
 }
 
-impl Table {
-    /// Every item of a partition (strongly consistent).
-    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
+/// Every item of a partition (strongly consistent).
+async fn partition(table: &Table, pk: &str) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = table
+            .client
+            .query()
+            .table_name(&table.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
         }
     }
+}
 
-    /// The update that removes an item's personal attributes and scrubs its JSON documents;
-    /// `None` when it holds none. Conditional on the item still existing.
-    fn scrub_update(
-        &self,
-        pk: &str,
-        sk: &str,
-        item: &Item,
-    ) -> Result<Option<aws_sdk_dynamodb::types::Update>, StoreError> {
-        let remove: Vec<&str> = PERSONAL_ATTRIBUTES
-            .iter()
-            .copied()
-            .filter(|a| item.contains_key(*a))
-            .collect();
-        let rewrite: Vec<(&String, String)> = item
-            .iter()
-            .filter(|(name, _)| name.as_str() != attrs::PK && name.as_str() != attrs::SK)
-            .filter_map(|(name, v)| Some((name, scrub_json(v.as_s().ok()?)?)))
-            .collect();
-        if remove.is_empty() && rewrite.is_empty() {
-            return Ok(None);
-        }
-        let mut builder = Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key(pk.to_owned(), sk)))
-            .condition_expression("attribute_exists(pk)");
-        let mut parts = Vec::new();
-        if !rewrite.is_empty() {
-            let sets: Vec<String> = rewrite
-                .iter()
-                .enumerate()
-                .map(|(i, (name, value))| {
-                    builder = std::mem::take(&mut builder)
-                        .expression_attribute_names(format!("#s{i}"), name.as_str())
-                        .expression_attribute_values(format!(":s{i}"), s(value));
-                    format!("#s{i} = :s{i}")
-                })
-                .collect();
-            parts.push(format!("SET {}", sets.join(", ")));
-        }
-        if !remove.is_empty() {
-            let names: Vec<String> = remove
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    builder = std::mem::take(&mut builder)
-                        .expression_attribute_names(format!("#r{i}"), *name);
-                    format!("#r{i}")
-                })
-                .collect();
-            parts.push(format!("REMOVE {}", names.join(", ")));
-        }
-        build(builder.update_expression(parts.join(" ")).build()).map(Some)
+/// The update that removes an item's personal attributes and scrubs its JSON documents;
+/// `None` when it holds none. Conditional on the item still existing.
+fn scrub_update(
+    table: &Table,
+    pk: &str,
+    sk: &str,
+    item: &Item,
+) -> Result<Option<aws_sdk_dynamodb::types::Update>, StoreError> {
+    let remove: Vec<&str> = PERSONAL_ATTRIBUTES
+        .iter()
+        .copied()
+        .filter(|a| item.contains_key(*a))
+        .collect();
+    let rewrite: Vec<(&String, String)> = item
+        .iter()
+        .filter(|(name, _)| name.as_str() != attrs::PK && name.as_str() != attrs::SK)
+        .filter_map(|(name, v)| Some((name, scrub_json(v.as_s().ok()?)?)))
+        .collect();
+    if remove.is_empty() && rewrite.is_empty() {
+        return Ok(None);
     }
+    let mut builder = Update::builder()
+        .table_name(&table.name)
+        .set_key(Some(key(pk.to_owned(), sk)))
+        .condition_expression("attribute_exists(pk)");
+    let mut parts = Vec::new();
+    if !rewrite.is_empty() {
+        let sets: Vec<String> = rewrite
+            .iter()
+            .enumerate()
+            .map(|(i, (name, value))| {
+                builder = std::mem::take(&mut builder)
+                    .expression_attribute_names(format!("#s{i}"), name.as_str())
+                    .expression_attribute_values(format!(":s{i}"), s(value));
+                format!("#s{i} = :s{i}")
+            })
+            .collect();
+        parts.push(format!("SET {}", sets.join(", ")));
+    }
+    if !remove.is_empty() {
+        let names: Vec<String> = remove
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                builder = std::mem::take(&mut builder)
+                    .expression_attribute_names(format!("#r{i}"), *name);
+                format!("#r{i}")
+            })
+            .collect();
+        parts.push(format!("REMOVE {}", names.join(", ")));
+    }
+    build(builder.update_expression(parts.join(" ")).build()).map(Some)
 }
 
 fn record_from(mut item: Item) -> Result<ErasureRecord, StoreError> {

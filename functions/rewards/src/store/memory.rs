@@ -14,8 +14,11 @@ use std::sync::Mutex;
 pub struct MemoryStore {
     pub users: MemoryUsers,
     pub ledger: MemoryLedger,
-    erasures: Mutex<HashMap<String, (ErasureRecord, Option<(String, i64)>)>>,
+    erasures: Mutex<HashMap<String, (ErasureRecord, Option<Lease>)>>,
 }
+
+/// An erasure's lease: its holder and when it ends.
+type Lease = (String, i64);
 
 impl MemoryStore {
     pub fn with_users(users: impl IntoIterator<Item = User>) -> Self {
@@ -53,7 +56,11 @@ impl PendingRewards for MemoryStore {
 impl RewardStore for MemoryStore {
     async fn record_reward(&self, reward: &Reward, now: i64) -> Result<RewardOutcome, StoreError> {
         self.ledger.check()?;
-        let known = self.users.get_user(&reward.product_user_id).await?.is_some();
+        let known = self
+            .users
+            .get_user(&reward.product_user_id)
+            .await?
+            .is_some();
         Ok(self.ledger.record(reward, known, now))
     }
 

@@ -144,9 +144,9 @@ pub fn scrub_json(text: &str) -> Option<String> {
                 }
                 changed
             }
-            serde_json::Value::Array(items) => {
-                items.iter_mut().fold(false, |acc, child| scrub(child) | acc)
-            }
+            serde_json::Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |acc, child| scrub(child) | acc),
             _ => false,
         }
     }
@@ -165,7 +165,8 @@ mod tests {
     #[test]
     fn json_documents_lose_personal_keys_at_any_depth() {
         let event = r#"{"payload":{"ucc":"u","newUserId":"user-1"},"context":{"newUser":{"id":"user-1","email":"a@b.c","name":"A B"},"list":[{"firstName":"A"}]}}"#;
-        let scrubbed: serde_json::Value = serde_json::from_str(&scrub_json(event).unwrap()).unwrap();
+        let scrubbed: serde_json::Value =
+            serde_json::from_str(&scrub_json(event).unwrap()).unwrap();
         assert_eq!(
             scrubbed,
             serde_json::json!({"payload":{"ucc":"u","newUserId":"user-1"},
