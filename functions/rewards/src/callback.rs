@@ -65,9 +65,18 @@ pub struct NewRewardBody {
     /// Cello's payload version ("1.0.3"); read, not interpreted.
     #[serde(default)]
     pub version: Option<String>,
-    pub created_ts: String,
+    /// RFC 3339 as Cello documents it, or Unix milliseconds (seen from Cello's side too):
+    /// both are accepted and stored as RFC 3339.
+    pub created_ts: CreatedTs,
     pub event_id: String,
     pub data: RewardData,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CreatedTs {
+    Text(String),
+    UnixMillis(u64),
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,13 +113,21 @@ pub fn validate(body: NewRewardBody) -> Result<Reward, FieldError> {
             format!("data.reward.amount must be a whole number from 1 to {MAX_AMOUNT}"),
         ));
     }
-    if !is_rfc3339(&body.created_ts) {
-        return Err(FieldError::new(
+    let created_ts = match body.created_ts {
+        CreatedTs::Text(ts) if is_rfc3339(&ts) => Some(ts),
+        CreatedTs::UnixMillis(ms) if (MIN_MILLIS..=MAX_MILLIS).contains(&ms) => {
+            Some(rfc3339_from_millis(ms))
+        }
+        _ => None,
+    }
+    .ok_or_else(|| {
+        FieldError::new(
             "createdTs",
             "invalid_timestamp",
-            "createdTs must be an RFC 3339 timestamp such as 2024-07-20T12:34:56.789Z",
-        ));
-    }
+            "createdTs must be an RFC 3339 timestamp such as 2024-07-20T12:34:56.789Z \
+             (or Unix milliseconds)",
+        )
+    })?;
     if let Some(v) = &body.version
         && (v.len() > 32 || v.chars().any(char::is_control))
     {
@@ -125,7 +142,7 @@ pub fn validate(body: NewRewardBody) -> Result<Reward, FieldError> {
         reward_id,
         product_user_id,
         amount: amount as i64,
-        created_ts: body.created_ts,
+        created_ts,
     })
 }
 
@@ -155,6 +172,33 @@ fn identifier(field: &'static str, value: String, strict: bool) -> Result<String
             format!("{field} must be 1 to {MAX_ID_CHARS} {what}"),
         ))
     }
+}
+
+/// 2015-01-01 and 2100-01-01 in Unix milliseconds: the plausible range of a reward's time.
+const MIN_MILLIS: u64 = 1_420_070_400_000;
+const MAX_MILLIS: u64 = 4_102_444_800_000;
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (days to civil date: Howard Hinnant's
+/// algorithm, exact for the proleptic Gregorian calendar).
+pub fn rfc3339_from_millis(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with plausible ranges.
@@ -264,6 +308,31 @@ mod tests {
         ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn unix_milliseconds_become_rfc3339() {
+        assert_eq!(
+            rfc3339_from_millis(1_721_478_896_789),
+            "2024-07-20T12:34:56.789Z"
+        );
+        assert_eq!(
+            rfc3339_from_millis(1_420_070_400_000),
+            "2015-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_from_millis(1_709_164_800_000),
+            "2024-02-29T00:00:00.000Z"
+        );
+        let mut v = valid();
+        v["createdTs"] = 1_721_478_896_789u64.into();
+        assert_eq!(
+            validate(body(v)).unwrap().created_ts,
+            "2024-07-20T12:34:56.789Z"
+        );
+        let mut v = valid();
+        v["createdTs"] = 5.into();
+        assert_eq!(validate(body(v)).unwrap_err().field, "createdTs");
     }
 
     fn body(v: serde_json::Value) -> NewRewardBody {
