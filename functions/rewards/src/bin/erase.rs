@@ -38,7 +38,17 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    shared::telemetry::init();
+    // The log (JSON lines, RUST_LOG) on stderr; stdout carries only the answer.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(false)
+        .flatten_event(true)
+        .with_writer(std::io::stderr)
+        .try_init();
     let base = match shared::init::Base::init().await {
         Ok(base) => base,
         Err(e) => {
