@@ -62,6 +62,12 @@ pub struct Object {
     pub items: Maybe<List<SubscriptionItem>>,
     /// The legacy single plan, still sent by older API versions.
     pub plan: Maybe<Price>,
+    /// When the subscription started.
+    pub start_date: Int,
+    /// The subscription's discount: `discount` before API 2025-03-31; `discounts` since (ids,
+    /// unless expanded: then only the objects are read).
+    pub discount: Maybe<Discount>,
+    pub discounts: List<Discount>,
     // Invoice.
     /// Before API 2025-03-31; since then under `parent.subscription_details`.
     pub subscription: IdRef,
@@ -97,6 +103,22 @@ pub struct SubscriptionItem {
     pub price: Maybe<Price>,
     pub plan: Maybe<Price>,
     pub current_period_end: Int,
+}
+
+/// A discount: its coupon (on the discount before API 2025-03-31, under `source` since) and
+/// when it began to apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Discount {
+    pub coupon: IdRef,
+    pub source: Maybe<DiscountSource>,
+    pub start: Int,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DiscountSource {
+    pub coupon: IdRef,
 }
 
 /// A price, or a legacy plan (which has `interval` at its top level instead of `recurring`).
