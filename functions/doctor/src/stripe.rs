@@ -134,10 +134,14 @@ mod adapter {
             })
         }
 
-        async fn get(&self, path: String, query: &[(&str, &str)]) -> Result<Value, StripeError> {
+        async fn get(
+            &self,
+            path: String,
+            query: Option<&ListSubscriptions<'_>>,
+        ) -> Result<Value, StripeError> {
             let mut request = RequestBuilder::new(StripeMethod::Get, path);
-            if !query.is_empty() {
-                request = request.query(&query);
+            if let Some(query) = query {
+                request = request.query(query);
             }
             let answer: miniserde::json::Value =
                 request.customize().send(&self.client).await?;
@@ -146,9 +150,18 @@ mod adapter {
         }
     }
 
+    /// `GET /v1/subscriptions`'s query, form-encoded as Stripe expects (`expand[0]=...`).
+    #[derive(serde::Serialize)]
+    struct ListSubscriptions<'a> {
+        customer: &'a str,
+        status: &'a str,
+        limit: u32,
+        expand: &'a [&'a str],
+    }
+
     impl StripeReader for AsyncStripeReader {
         async fn customer(&self, id: &str) -> Result<Lookup<StripeCustomer>, StripeFailure> {
-            match self.get(format!("/customers/{id}"), &[]).await {
+            match self.get(format!("/customers/{id}"), None).await {
                 Ok(v) => Ok(Lookup::Found(parse_customer(&v))),
                 Err(StripeError::Stripe(_, 404)) => Ok(Lookup::Missing),
                 Err(e) => Err(classify(e)),
@@ -162,12 +175,12 @@ mod adapter {
             let v = self
                 .get(
                     "/subscriptions".to_owned(),
-                    &[
-                        ("customer", customer_id),
-                        ("status", "all"),
-                        ("limit", "100"),
-                        ("expand[]", "data.discounts"),
-                    ],
+                    Some(&ListSubscriptions {
+                        customer: customer_id,
+                        status: "all",
+                        limit: 100,
+                        expand: &["data.discounts"],
+                    }),
                 )
                 .await
                 .map_err(classify)?;

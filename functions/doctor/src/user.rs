@@ -458,10 +458,9 @@ pub fn diagnose(facts: &UserFacts, live: bool) -> UserReport {
             rep.sent_at.or(rep.updated_at),
             "reported to Cello",
             format!(
-                "{} {}{}: {}",
+                "{} {}: {}",
                 rep.trigger.as_deref().unwrap_or("event"),
                 rep.invoice_id.as_deref().unwrap_or(""),
-                "",
                 rep.status.as_deref().unwrap_or("?")
             ),
         ));
@@ -516,8 +515,8 @@ fn check_metadata(
         Some(id) => findings.push(Finding::error(
             "user_id_mismatch",
             format!(
-                "the customer's `new_user_id` is `{id}` ({source}) but the widget boots with `{uid}`: \
-                 Cello cannot join the signup to the referral"
+                "the customer's `new_user_id` is `{id}` but the widget boots with `{uid}` ({source} \
+                 `{id}`): Cello cannot join the signup to the referral"
             ),
             format!(
                 "new_user_id must be the productUserId of the widget token (the sign-in's sub): set the \
