@@ -105,9 +105,9 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             Command::Status { window, issuer }
         }
         Some("user") => match rest.get(1..) {
-            Some([id]) if !id.starts_with('-') && !id.is_empty() => Command::User {
-                id: id.to_string(),
-            },
+            Some([id]) if !id.starts_with('-') && !id.is_empty() => {
+                Command::User { id: id.to_string() }
+            }
             _ => return Err("user needs exactly one productUserId".into()),
         },
         Some("events") => {
@@ -185,7 +185,10 @@ impl<R: Records, S: StripeReader> Doctor<R, S> {
         match &args.command {
             Command::Status { window, issuer } => {
                 let window = window.unwrap_or(if self.mode.is_live() { 3600 } else { 86_400 });
-                let report = match self.status(window, issuer.clone().or(self.issuer.clone())).await {
+                let report = match self
+                    .status(window, issuer.clone().or(self.issuer.clone()))
+                    .await
+                {
                     Ok(r) => r,
                     Err(e) => return Outcome::failed(e),
                 };
@@ -268,7 +271,10 @@ impl<R: Records, S: StripeReader> Doctor<R, S> {
             .await
             .map_err(unreadable)?;
         let user = UserRecords::from_rows(&user_rows);
-        let customer_id = user.profile.as_ref().and_then(|p| p.stripe_customer_id.clone());
+        let customer_id = user
+            .profile
+            .as_ref()
+            .and_then(|p| p.stripe_customer_id.clone());
         let customer = match &customer_id {
             Some(c) => {
                 let rows: Vec<Row> = self
@@ -406,20 +412,39 @@ mod tests {
     fn parses_the_three_commands_and_names_what_is_wrong() {
         assert_eq!(
             args(&["--json", "status", "--window", "1h"]).unwrap(),
-            Args { json: true, command: Command::Status { window: Some(3600), issuer: None } }
+            Args {
+                json: true,
+                command: Command::Status {
+                    window: Some(3600),
+                    issuer: None
+                }
+            }
         );
         assert_eq!(
             args(&["user", "u-1", "--json"]).unwrap().command,
             Command::User { id: "u-1".into() }
         );
         assert_eq!(
-            args(&["events", "--since", "7d", "--limit", "5"]).unwrap().command,
-            Command::Events { since: 7 * 86_400, limit: 5 }
+            args(&["events", "--since", "7d", "--limit", "5"])
+                .unwrap()
+                .command,
+            Command::Events {
+                since: 7 * 86_400,
+                limit: 5
+            }
         );
         assert!(args(&[]).unwrap_err().contains("command"));
         assert!(args(&["user"]).unwrap_err().contains("productUserId"));
-        assert!(args(&["status", "--window", "soon"]).unwrap_err().contains("soon"));
-        assert!(args(&["status", "--frobnicate"]).unwrap_err().contains("--frobnicate"));
+        assert!(
+            args(&["status", "--window", "soon"])
+                .unwrap_err()
+                .contains("soon")
+        );
+        assert!(
+            args(&["status", "--frobnicate"])
+                .unwrap_err()
+                .contains("--frobnicate")
+        );
         assert!(args(&["reboot"]).unwrap_err().contains("reboot"));
         assert_eq!(duration("24h"), Ok(86_400));
         assert!(duration("0h").is_err());

@@ -23,7 +23,11 @@ pub struct ConfigFacts {
 
 pub fn checks(f: &ConfigFacts) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mode = if f.stripe_mode.is_live() { "live" } else { "test" };
+    let mode = if f.stripe_mode.is_live() {
+        "live"
+    } else {
+        "test"
+    };
     let secret = match &f.secret {
         Ok(s) => s,
         Err(why) => {
@@ -40,13 +44,19 @@ pub fn checks(f: &ConfigFacts) -> Vec<Finding> {
         ("celloProductId", secret.cello_product_id().is_err()),
         ("celloProductSecret", secret.cello_product_secret().is_err()),
         ("stripeSecretKey", secret.stripe_secret_key().is_err()),
-        ("stripeWebhookSecrets", secret.stripe_webhook_secrets().is_err()),
+        (
+            "stripeWebhookSecrets",
+            secret.stripe_webhook_secrets().is_err(),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, gone)| gone.then_some(name))
     .collect();
     if missing.is_empty() {
-        out.push(Finding::ok("secret_keys", "the secret has every required key"));
+        out.push(Finding::ok(
+            "secret_keys",
+            "the secret has every required key",
+        ));
     } else {
         out.push(Finding::error(
             "secret_keys",
@@ -107,7 +117,11 @@ pub fn checks(f: &ConfigFacts) -> Vec<Finding> {
         }
     }
 
-    let cello_for_mode = if f.stripe_mode.is_live() { "production" } else { "sandbox" };
+    let cello_for_mode = if f.stripe_mode.is_live() {
+        "production"
+    } else {
+        "sandbox"
+    };
     let cello_env = f.cello_env.as_deref().unwrap_or("sandbox");
     match f.cello_env.as_deref() {
         Some(env) if env == cello_for_mode => out.push(Finding::ok(
@@ -236,29 +250,60 @@ mod tests {
     const GOOD: &str = r#"{"celloProductId":"p_1","celloProductSecret":"0123456789abcdef01","stripeSecretKey":"sk_test_1","stripeWebhookSecrets":["whsec_1"]}"#;
 
     fn codes(f: &[Finding], sev: crate::finding::Severity) -> Vec<&'static str> {
-        f.iter().filter(|x| x.severity == sev).map(|x| x.code).collect()
+        f.iter()
+            .filter(|x| x.severity == sev)
+            .map(|x| x.code)
+            .collect()
     }
 
     #[test]
     fn a_complete_test_secret_is_green_and_never_printed() {
         let f = checks(&facts(GOOD, StripeMode::Test, "sandbox"));
-        assert!(codes(&f, crate::finding::Severity::Error).is_empty(), "{f:?}");
+        assert!(
+            codes(&f, crate::finding::Severity::Error).is_empty(),
+            "{f:?}"
+        );
         let printed = format!("{f:?}");
-        assert!(!printed.contains("sk_test_1") && !printed.contains("whsec_1") && !printed.contains("0123456789abcdef01"));
+        assert!(
+            !printed.contains("sk_test_1")
+                && !printed.contains("whsec_1")
+                && !printed.contains("0123456789abcdef01")
+        );
     }
 
     #[test]
     fn mixed_modes_missing_keys_and_bad_probes_are_errors() {
         let f = checks(&facts(GOOD, StripeMode::Live, "sandbox"));
-        assert_eq!(codes(&f, crate::finding::Severity::Error), vec!["stripe_key_mode", "one_environment"]);
-        let f = checks(&facts(r#"{"celloProductId":"p"}"#, StripeMode::Test, "sandbox"));
+        assert_eq!(
+            codes(&f, crate::finding::Severity::Error),
+            vec!["stripe_key_mode", "one_environment"]
+        );
+        let f = checks(&facts(
+            r#"{"celloProductId":"p"}"#,
+            StripeMode::Test,
+            "sandbox",
+        ));
         let missing = f.iter().find(|x| x.code == "secret_keys").unwrap();
-        assert!(missing.message.contains("celloProductSecret, stripeSecretKey, stripeWebhookSecrets"), "{missing:?}");
+        assert!(
+            missing
+                .message
+                .contains("celloProductSecret, stripeSecretKey, stripeWebhookSecrets"),
+            "{missing:?}"
+        );
         let mut probed = facts(GOOD, StripeMode::Test, "sandbox");
         probed.cello_keys = Some(Err("refused".into()));
         probed.issuer = Some(("https://issuer".into(), Err("timeout".into())));
-        assert_eq!(codes(&checks(&probed), crate::finding::Severity::Error), vec!["cello_api", "jwt_issuer"]);
-        let unreadable = ConfigFacts { secret: Err("not found".into()), ..facts(GOOD, StripeMode::Test, "sandbox") };
-        assert_eq!(codes(&checks(&unreadable), crate::finding::Severity::Error), vec!["secret"]);
+        assert_eq!(
+            codes(&checks(&probed), crate::finding::Severity::Error),
+            vec!["cello_api", "jwt_issuer"]
+        );
+        let unreadable = ConfigFacts {
+            secret: Err("not found".into()),
+            ..facts(GOOD, StripeMode::Test, "sandbox")
+        };
+        assert_eq!(
+            codes(&checks(&unreadable), crate::finding::Severity::Error),
+            vec!["secret"]
+        );
     }
 }

@@ -63,7 +63,10 @@ fn linked_user(
 ) -> Option<String> {
     match links.get(customer) {
         Some(u) => {
-            fields.push(Finding::ok("customer", format!("customer {customer} → user {u}")));
+            fields.push(Finding::ok(
+                "customer",
+                format!("customer {customer} → user {u}"),
+            ));
             Some(u.clone())
         }
         None => {
@@ -122,7 +125,12 @@ pub fn feed(rows: &[Row], since: i64, limit: usize) -> EventsReport {
                 } else {
                     "customer.created/updated"
                 };
-                (version_time(s.version.as_deref()), kind, customer.clone(), s.user_id)
+                (
+                    version_time(s.version.as_deref()),
+                    kind,
+                    customer.clone(),
+                    s.user_id,
+                )
             }
             "SUBSCRIPTION" => {
                 let s: SubscriptionView = row.view();
@@ -141,7 +149,10 @@ pub fn feed(rows: &[Row], since: i64, limit: usize) -> EventsReport {
                 {
                     fields.push(Finding::error(
                         "discount",
-                        format!("discount {} added after the subscription started", s.discount_coupon.as_deref().unwrap_or("?")),
+                        format!(
+                            "discount {} added after the subscription started",
+                            s.discount_coupon.as_deref().unwrap_or("?")
+                        ),
                         "give the discount at creation (Checkout Session discounts)",
                     ));
                 }
@@ -156,20 +167,47 @@ pub fn feed(rows: &[Row], since: i64, limit: usize) -> EventsReport {
                 let i: InvoiceView = row.view();
                 let user = linked_user(&links, &customer, &mut fields);
                 match i.amount_paid {
-                    Some(a) if a > 0 => fields.push(Finding::ok("amount_paid", format!("amount_paid {a}"))),
-                    Some(a) => fields.push(Finding::warning("amount_paid", format!("amount_paid {a}: nothing to reward"), "a zero invoice (trial, full discount) earns no reward")),
-                    None => fields.push(Finding::error("amount_paid", "no amount_paid", "the invoice event lacks its amount")),
+                    Some(a) if a > 0 => {
+                        fields.push(Finding::ok("amount_paid", format!("amount_paid {a}")))
+                    }
+                    Some(a) => fields.push(Finding::warning(
+                        "amount_paid",
+                        format!("amount_paid {a}: nothing to reward"),
+                        "a zero invoice (trial, full discount) earns no reward",
+                    )),
+                    None => fields.push(Finding::error(
+                        "amount_paid",
+                        "no amount_paid",
+                        "the invoice event lacks its amount",
+                    )),
                 }
                 match &i.currency {
                     Some(c) => fields.push(Finding::ok("currency", format!("currency {c}"))),
-                    None => fields.push(Finding::error("currency", "no currency", "the invoice event lacks its currency")),
+                    None => fields.push(Finding::error(
+                        "currency",
+                        "no currency",
+                        "the invoice event lacks its currency",
+                    )),
                 }
                 match (&i.cello_interval, &i.price_id) {
                     (Some(v), _) => fields.push(Finding::ok("interval", format!("interval {v}"))),
-                    (None, Some(_)) => fields.push(Finding::warning("interval", "the price's interval has no Cello word", "Cello knows weekly … triennial")),
-                    (None, None) => fields.push(Finding::warning("interval", "no price on the invoice's lines", "a one-off invoice: reported as one-time")),
+                    (None, Some(_)) => fields.push(Finding::warning(
+                        "interval",
+                        "the price's interval has no Cello word",
+                        "Cello knows weekly … triennial",
+                    )),
+                    (None, None) => fields.push(Finding::warning(
+                        "interval",
+                        "no price on the invoice's lines",
+                        "a one-off invoice: reported as one-time",
+                    )),
                 }
-                (i.paid_at, "invoice.paid", i.invoice_id.unwrap_or_default(), user)
+                (
+                    i.paid_at,
+                    "invoice.paid",
+                    i.invoice_id.unwrap_or_default(),
+                    user,
+                )
             }
             "REFUND" => {
                 let r: RefundView = row.view();
@@ -178,14 +216,23 @@ pub fn feed(rows: &[Row], since: i64, limit: usize) -> EventsReport {
                     Some(a) => Finding::ok("amount", format!("refunded {a}")),
                     None => Finding::warning("amount", "no refunded amount", "check the charge"),
                 });
-                (None, "charge.refunded", r.refund_key.unwrap_or_default(), user)
+                (
+                    None,
+                    "charge.refunded",
+                    r.refund_key.unwrap_or_default(),
+                    user,
+                )
             }
             "CHECKOUT_SESSION" => {
                 let c: CheckoutSessionView = row.view();
                 let user = c.user_id.clone().or_else(|| links.get(&customer).cloned());
                 fields.push(match &c.subscription_id {
                     Some(s) => Finding::ok("subscription", format!("subscription {s}")),
-                    None => Finding::warning("subscription", "no subscription on the session", "a subscription-mode session creates one"),
+                    None => Finding::warning(
+                        "subscription",
+                        "no subscription on the session",
+                        "a subscription-mode session creates one",
+                    ),
                 });
                 fields.push(Finding::ok(
                     "discount",
@@ -194,7 +241,12 @@ pub fn feed(rows: &[Row], since: i64, limit: usize) -> EventsReport {
                         None => "no discount at creation".into(),
                     },
                 ));
-                (c.completed_at.or(c.created), "checkout.session.completed", c.session_id.unwrap_or_default(), user)
+                (
+                    c.completed_at.or(c.created),
+                    "checkout.session.completed",
+                    c.session_id.unwrap_or_default(),
+                    user,
+                )
             }
             _ => continue,
         };
@@ -229,18 +281,48 @@ mod tests {
     fn events_are_newest_first_with_field_findings() {
         let rows = vec![
             Row::new("CUSTOMER#c1", "CUSTOMER", json!({"userId": "u1"})),
-            Row::new("CUSTOMER#c1", "STATE", json!({"userId": "u1", "ucc": "pNRB1aYqArN", "version": "000000000100:0:evt_1"})),
-            Row::new("CUSTOMER#c1", "INVOICE#in_1", json!({"invoiceId": "in_1", "amountPaid": 2900, "currency": "eur", "paidAt": 200, "priceId": "p", "celloInterval": "monthly"})),
-            Row::new("CUSTOMER#c2", "INVOICE#in_2", json!({"invoiceId": "in_2", "paidAt": 300})),
-            Row::new("CUSTOMER#c3", "STATE", json!({"version": "000000000050:0:evt_0"})),
+            Row::new(
+                "CUSTOMER#c1",
+                "STATE",
+                json!({"userId": "u1", "ucc": "pNRB1aYqArN", "version": "000000000100:0:evt_1"}),
+            ),
+            Row::new(
+                "CUSTOMER#c1",
+                "INVOICE#in_1",
+                json!({"invoiceId": "in_1", "amountPaid": 2900, "currency": "eur", "paidAt": 200, "priceId": "p", "celloInterval": "monthly"}),
+            ),
+            Row::new(
+                "CUSTOMER#c2",
+                "INVOICE#in_2",
+                json!({"invoiceId": "in_2", "paidAt": 300}),
+            ),
+            Row::new(
+                "CUSTOMER#c3",
+                "STATE",
+                json!({"version": "000000000050:0:evt_0"}),
+            ),
         ];
         let r = feed(&rows, 0, 10);
-        let kinds: Vec<_> = r.events.iter().map(|e| (e.object_id.as_str(), e.status)).collect();
+        let kinds: Vec<_> = r
+            .events
+            .iter()
+            .map(|e| (e.object_id.as_str(), e.status))
+            .collect();
         assert_eq!(
             kinds,
-            vec![("in_2", Severity::Error), ("in_1", Severity::Ok), ("c1", Severity::Ok), ("c3", Severity::Error)]
+            vec![
+                ("in_2", Severity::Error),
+                ("in_1", Severity::Ok),
+                ("c1", Severity::Ok),
+                ("c3", Severity::Error)
+            ]
         );
-        assert!(r.events[0].fields.iter().any(|f| f.code == "customer" && f.severity == Severity::Error));
+        assert!(
+            r.events[0]
+                .fields
+                .iter()
+                .any(|f| f.code == "customer" && f.severity == Severity::Error)
+        );
         let recent = feed(&rows, 150, 10);
         assert_eq!(recent.events.len(), 2);
         assert_eq!(feed(&rows, 0, 1).events.len(), 1);

@@ -238,7 +238,9 @@ impl CustomerRecords {
     }
 
     pub fn first_paid_invoice(&self) -> Option<&InvoiceView> {
-        self.invoices.iter().min_by_key(|i| i.paid_at.unwrap_or(i64::MAX))
+        self.invoices
+            .iter()
+            .min_by_key(|i| i.paid_at.unwrap_or(i64::MAX))
     }
 }
 
@@ -267,8 +269,16 @@ mod tests {
     fn customer_rows_are_sorted_into_their_records() {
         let rows = vec![
             Row::new("CUSTOMER#c", "CUSTOMER", json!({"userId": "u"})),
-            Row::new("CUSTOMER#c", "INVOICE#in_2", json!({"invoiceId": "in_2", "paidAt": 20})),
-            Row::new("CUSTOMER#c", "INVOICE#in_1", json!({"invoiceId": "in_1", "paidAt": 10})),
+            Row::new(
+                "CUSTOMER#c",
+                "INVOICE#in_2",
+                json!({"invoiceId": "in_2", "paidAt": 20}),
+            ),
+            Row::new(
+                "CUSTOMER#c",
+                "INVOICE#in_1",
+                json!({"invoiceId": "in_1", "paidAt": 10}),
+            ),
             Row::new(
                 "CUSTOMER#c",
                 "CELLO_REPORT#invoice-paid#in_1",

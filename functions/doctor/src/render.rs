@@ -49,7 +49,11 @@ fn findings_table(findings: &[Finding]) -> String {
         })
         .collect();
     let t = table(&["RESULT", "CHECK", "FINDING"], &rows);
-    let indent = t.lines().next().and_then(|h| h.find("FINDING")).unwrap_or(0);
+    let indent = t
+        .lines()
+        .next()
+        .and_then(|h| h.find("FINDING"))
+        .unwrap_or(0);
     let mut out = String::new();
     for (i, line) in t.lines().enumerate() {
         out.push_str(line);

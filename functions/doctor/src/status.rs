@@ -227,7 +227,11 @@ pub fn window_name(seconds: i64) -> String {
     }
 }
 
-pub fn report(components: Vec<Component>, configuration: Vec<Finding>, window: i64) -> StatusReport {
+pub fn report(
+    components: Vec<Component>,
+    configuration: Vec<Finding>,
+    window: i64,
+) -> StatusReport {
     let components_worst = components
         .iter()
         .map(|c| match c.health {
@@ -256,7 +260,12 @@ mod tests {
         assert_eq!(c.len(), 4);
         for comp in &c {
             assert_eq!(comp.health, Health::Broken, "{comp:?}");
-            assert!(comp.likely_cause.as_deref().unwrap().starts_with("no event yet"));
+            assert!(
+                comp.likely_cause
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("no event yet")
+            );
         }
     }
 
@@ -264,20 +273,49 @@ mod tests {
     fn recent_events_are_healthy_old_ones_stale_and_causes_follow_the_evidence() {
         let now = 100_000;
         let rows = vec![
-            Row::new("HEALTH", "TOKEN_MINTED", json!({"lastAt": now - 60, "count": 7})),
-            Row::new("USER#a", "PROFILE", json!({"createdAt": now - 10, "ucc": "x", "stripeCustomerId": "cus_a"})),
-            Row::new("USER#b", "PROFILE", json!({"createdAt": now - 20, "stripeCustomerId": "cus_b"})),
-            Row::new("CUSTOMER#cus_a", "STATE", json!({"userId": "a", "version": format!("{:012}:0:evt", now - 5_000)})),
+            Row::new(
+                "HEALTH",
+                "TOKEN_MINTED",
+                json!({"lastAt": now - 60, "count": 7}),
+            ),
+            Row::new(
+                "USER#a",
+                "PROFILE",
+                json!({"createdAt": now - 10, "ucc": "x", "stripeCustomerId": "cus_a"}),
+            ),
+            Row::new(
+                "USER#b",
+                "PROFILE",
+                json!({"createdAt": now - 20, "stripeCustomerId": "cus_b"}),
+            ),
+            Row::new(
+                "CUSTOMER#cus_a",
+                "STATE",
+                json!({"userId": "a", "version": format!("{:012}:0:evt", now - 5_000)}),
+            ),
             Row::new("CUSTOMER#cus_a", "SUBSCRIPTION#sub_1", json!({})),
         ];
         let c = components(&rows, now, 3600);
         assert_eq!(c[0].health, Health::Healthy);
         assert!(c[0].evidence.contains("at least 7"), "{}", c[0].evidence);
-        assert_eq!((c[1].health, c[1].in_window, c[1].total), (Health::Healthy, 1, 1));
+        assert_eq!(
+            (c[1].health, c[1].in_window, c[1].total),
+            (Health::Healthy, 1, 1)
+        );
         assert_eq!(c[2].health, Health::Stale);
-        assert!(c[2].likely_cause.as_deref().unwrap().contains("created 2 Stripe customer"));
+        assert!(
+            c[2].likely_cause
+                .as_deref()
+                .unwrap()
+                .contains("created 2 Stripe customer")
+        );
         assert_eq!(c[3].health, Health::Broken);
-        assert!(c[3].likely_cause.as_deref().unwrap().contains("select invoice.paid"));
+        assert!(
+            c[3].likely_cause
+                .as_deref()
+                .unwrap()
+                .contains("select invoice.paid")
+        );
         let r = report(c, vec![], 3600);
         assert_eq!(r.status, Severity::Error);
     }

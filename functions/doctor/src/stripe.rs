@@ -143,8 +143,7 @@ mod adapter {
             if let Some(query) = query {
                 request = request.query(query);
             }
-            let answer: miniserde::json::Value =
-                request.customize().send(&self.client).await?;
+            let answer: miniserde::json::Value = request.customize().send(&self.client).await?;
             serde_json::from_str(&miniserde::json::to_string(&answer))
                 .map_err(|e| StripeError::JSONDeserialize(e.to_string()))
         }
@@ -244,11 +243,20 @@ mod tests {
     fn reads_customers_and_both_discount_shapes() {
         let c = parse_customer(&json!({"id": "cus_1", "livemode": false, "created": 5,
             "metadata": {"new_user_id": "u-1", "cello_ucc": "abc", "n": 3}}));
-        assert_eq!(c.metadata.get("new_user_id").map(String::as_str), Some("u-1"));
+        assert_eq!(
+            c.metadata.get("new_user_id").map(String::as_str),
+            Some("u-1")
+        );
         assert!(!c.metadata.contains_key("n"));
         let legacy = parse_subscription(&json!({"id": "sub_1", "start_date": 100,
             "discount": {"coupon": {"id": "C50"}, "start": 160}}));
-        assert_eq!(legacy.discounts, vec![StripeDiscount { coupon: Some("C50".into()), start: Some(160) }]);
+        assert_eq!(
+            legacy.discounts,
+            vec![StripeDiscount {
+                coupon: Some("C50".into()),
+                start: Some(160)
+            }]
+        );
         let basil = parse_subscription(&json!({"id": "sub_2", "created": 100,
             "discounts": [{"id": "di_1", "source": {"coupon": "C50"}, "start": 100}, "di_unexpanded"]}));
         assert_eq!(basil.start_date, Some(100));

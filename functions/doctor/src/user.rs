@@ -83,7 +83,11 @@ pub fn diagnose(facts: &UserFacts, live: bool) -> UserReport {
         .and_then(|p| p.erased_at)
         .or_else(|| facts.user.erasure.as_ref().and_then(|e| e.completed_at));
     if erased_at.is_some() || facts.user.erasure.is_some() {
-        story.push(step(erased_at, "erased", "the user's personal data was erased (and depersonalized at Cello)"));
+        story.push(step(
+            erased_at,
+            "erased",
+            "the user's personal data was erased (and depersonalized at Cello)",
+        ));
         findings.push(Finding::error(
             "user_erased",
             format!("user {uid} was erased at {}: no referral is rewarded for an erased person", when(erased_at)),
@@ -329,7 +333,12 @@ pub fn diagnose(facts: &UserFacts, live: bool) -> UserReport {
             ),
         ));
         let mut discounts: Vec<(Option<String>, Option<i64>)> = live_sub
-            .map(|s| s.discounts.iter().map(|d| (d.coupon.clone(), d.start)).collect())
+            .map(|s| {
+                s.discounts
+                    .iter()
+                    .map(|d| (d.coupon.clone(), d.start))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(r) = recorded
             && (r.discount_coupon.is_some() || r.discount_start.is_some())
@@ -444,7 +453,10 @@ pub fn diagnose(facts: &UserFacts, live: bool) -> UserReport {
     if !records.refunds.is_empty() {
         findings.push(Finding::warning(
             "refunded",
-            format!("{} refund(s) recorded: Cello reverses the reward of refunded purchases", records.refunds.len()),
+            format!(
+                "{} refund(s) recorded: Cello reverses the reward of refunded purchases",
+                records.refunds.len()
+            ),
             "nothing to fix; a refund is reported to Cello as charge-refunded",
         ));
     }

@@ -22,7 +22,10 @@ fn secret() -> AppSecrets {
     .unwrap()
 }
 
-fn doctor(records: MemoryRecords, stripe: Option<MemoryStripe>) -> Doctor<MemoryRecords, MemoryStripe> {
+fn doctor(
+    records: MemoryRecords,
+    stripe: Option<MemoryStripe>,
+) -> Doctor<MemoryRecords, MemoryStripe> {
     Doctor {
         records,
         stripe,
@@ -49,7 +52,11 @@ fn clean() -> MemoryRecords {
         json!({"userId": UID, "firstName": "Ada", "lastName": "L", "ucc": "pNRB1aYqArN",
                "uccSource": "cookie", "uccStandard": true, "createdAt": NOW - 1000, "stripeCustomerId": CUS}),
     );
-    r.put(&format!("CUSTOMER#{CUS}"), "CUSTOMER", json!({"userId": UID}));
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "CUSTOMER",
+        json!({"userId": UID}),
+    );
     r.put(
         &format!("CUSTOMER#{CUS}"),
         "STATE",
@@ -76,7 +83,10 @@ fn customer(metadata: &[(&str, &str)]) -> StripeCustomer {
         livemode: Some(false),
         deleted: false,
         created: Some(NOW - 995),
-        metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -87,7 +97,12 @@ fn stripe_with(c: StripeCustomer) -> MemoryStripe {
 }
 
 async fn ask(d: &Doctor<MemoryRecords, MemoryStripe>, command: Command) -> (i32, Value) {
-    let out = d.run(&Args { json: true, command }).await;
+    let out = d
+        .run(&Args {
+            json: true,
+            command,
+        })
+        .await;
     assert!(out.stderr.is_empty(), "{}", out.stderr);
     (out.code, serde_json::from_str(&out.stdout).unwrap())
 }
@@ -108,34 +123,86 @@ fn errors(report: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_clean_referred_user_with_a_paid_invoice_is_all_green() {
-    let stripe = stripe_with(customer(&[("new_user_id", UID), ("cello_ucc", "pNRB1aYqArN")]));
+    let stripe = stripe_with(customer(&[
+        ("new_user_id", UID),
+        ("cello_ucc", "pNRB1aYqArN"),
+    ]));
     let (code, report) = user(&doctor(clean(), Some(stripe))).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["status"], "ok", "{report:#}");
-    let steps: Vec<&str> = report["story"].as_array().unwrap().iter().map(|s| s["what"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["signup", "stripe customer", "customer event", "subscription", "invoice.paid"]);
-    assert!(report["story"][0]["detail"].as_str().unwrap().contains("from the cookie"));
+    let steps: Vec<&str> = report["story"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "signup",
+            "stripe customer",
+            "customer event",
+            "subscription",
+            "invoice.paid"
+        ]
+    );
+    assert!(
+        report["story"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("from the cookie")
+    );
 }
 
 #[tokio::test]
 async fn no_ucc() {
     let r = clean();
-    r.put(&format!("USER#{UID}"), "PROFILE", json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}));
-    r.put(&format!("CUSTOMER#{CUS}"), "STATE", json!({"userId": UID, "version": version(NOW - 990)}));
-    let (code, report) = user(&doctor(r, Some(stripe_with(customer(&[("new_user_id", UID)]))))).await;
-    assert_eq!((code, errors(&report)), (1, vec!["no_ucc".to_owned()]), "{report:#}");
+    r.put(
+        &format!("USER#{UID}"),
+        "PROFILE",
+        json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}),
+    );
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "STATE",
+        json!({"userId": UID, "version": version(NOW - 990)}),
+    );
+    let (code, report) = user(&doctor(
+        r,
+        Some(stripe_with(customer(&[("new_user_id", UID)]))),
+    ))
+    .await;
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["no_ucc".to_owned()]),
+        "{report:#}"
+    );
 }
 
 #[tokio::test]
 async fn new_user_id_differs_from_the_widgets_product_user_id() {
-    let stripe = stripe_with(customer(&[("new_user_id", "u-1"), ("cello_ucc", "pNRB1aYqArN")]));
+    let stripe = stripe_with(customer(&[
+        ("new_user_id", "u-1"),
+        ("cello_ucc", "pNRB1aYqArN"),
+    ]));
     let (code, report) = user(&doctor(clean(), Some(stripe))).await;
-    assert_eq!((code, errors(&report)), (1, vec!["user_id_mismatch".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["user_id_mismatch".to_owned()]),
+        "{report:#}"
+    );
     let text = report["findings"].to_string();
-    assert!(text.contains("`new_user_id` is `u-1` but the widget boots with `user-1`"), "{text}");
+    assert!(
+        text.contains("`new_user_id` is `u-1` but the widget boots with `user-1`"),
+        "{text}"
+    );
     // Without Stripe, the last customer event tells the same.
     let r = clean();
-    r.put(&format!("CUSTOMER#{CUS}"), "STATE", json!({"userId": "u-1", "ucc": "pNRB1aYqArN", "version": version(NOW - 990)}));
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "STATE",
+        json!({"userId": "u-1", "ucc": "pNRB1aYqArN", "version": version(NOW - 990)}),
+    );
     let (_, report) = user(&doctor(r, None)).await;
     assert_eq!(errors(&report), vec!["user_id_mismatch"]);
 }
@@ -143,14 +210,34 @@ async fn new_user_id_differs_from_the_widgets_product_user_id() {
 #[tokio::test]
 async fn ucc_attached_after_the_first_paid_invoice() {
     let r = clean();
-    r.put(&format!("USER#{UID}"), "PROFILE", json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}));
-    r.put(&format!("CUSTOMER#{CUS}"), "STATE", json!({"userId": UID, "ucc": "pNRB1aYqArN", "version": version(NOW - 100)}));
+    r.put(
+        &format!("USER#{UID}"),
+        "PROFILE",
+        json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}),
+    );
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "STATE",
+        json!({"userId": UID, "ucc": "pNRB1aYqArN", "version": version(NOW - 100)}),
+    );
     let (code, report) = user(&doctor(r, None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["ucc_after_first_invoice".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["ucc_after_first_invoice".to_owned()]),
+        "{report:#}"
+    );
     // The same code attached before the first invoice is only a warning.
     let r = clean();
-    r.put(&format!("USER#{UID}"), "PROFILE", json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}));
-    r.put(&format!("CUSTOMER#{CUS}"), "STATE", json!({"userId": UID, "ucc": "pNRB1aYqArN", "version": version(NOW - 950)}));
+    r.put(
+        &format!("USER#{UID}"),
+        "PROFILE",
+        json!({"userId": UID, "createdAt": NOW - 1000, "stripeCustomerId": CUS}),
+    );
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "STATE",
+        json!({"userId": UID, "ucc": "pNRB1aYqArN", "version": version(NOW - 950)}),
+    );
     let (code, report) = user(&doctor(r, None)).await;
     assert_eq!((code, errors(&report)), (0, vec![]), "{report:#}");
 }
@@ -161,10 +248,18 @@ async fn test_and_live_mixed() {
     let r = clean();
     r.put(&format!("CUSTOMER#{CUS}"), "MODE_MISMATCH", json!({"eventId": "evt_live", "type": "invoice.paid", "livemode": true, "lastAt": NOW - 10}));
     let (code, report) = user(&doctor(r, None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["mode_mixed".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["mode_mixed".to_owned()]),
+        "{report:#}"
+    );
     // Stripe's test mode does not know the customer.
     let (code, report) = user(&doctor(clean(), Some(MemoryStripe::default()))).await;
-    assert_eq!((code, errors(&report)), (1, vec!["mode_mixed".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["mode_mixed".to_owned()]),
+        "{report:#}"
+    );
     // A live customer.
     let mut live = customer(&[("new_user_id", UID), ("cello_ucc", "pNRB1aYqArN")]);
     live.livemode = Some(true);
@@ -180,12 +275,24 @@ async fn stripe_events_not_reaching_the_endpoint() {
         "PROFILE",
         json!({"userId": UID, "ucc": "pNRB1aYqArN", "createdAt": NOW - 1000, "stripeCustomerId": CUS}),
     );
-    r.put(&format!("CUSTOMER#{CUS}"), "CUSTOMER", json!({"userId": UID}));
-    let stripe = stripe_with(customer(&[("new_user_id", UID), ("cello_ucc", "pNRB1aYqArN")]));
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "CUSTOMER",
+        json!({"userId": UID}),
+    );
+    let stripe = stripe_with(customer(&[
+        ("new_user_id", UID),
+        ("cello_ucc", "pNRB1aYqArN"),
+    ]));
     let (code, report) = user(&doctor(r, Some(stripe))).await;
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(errors(&report), vec!["events_not_reaching"]);
-    assert!(report["findings"].to_string().contains("Stripe created it at"), "{report:#}");
+    assert!(
+        report["findings"]
+            .to_string()
+            .contains("Stripe created it at"),
+        "{report:#}"
+    );
 }
 
 #[tokio::test]
@@ -198,36 +305,65 @@ async fn a_discount_added_after_the_subscription_started() {
                "discountCoupon": "CELLO50", "discountStart": NOW - 500, "version": version(NOW - 500)}),
     );
     let (code, report) = user(&doctor(r, None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["discount_after_start".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["discount_after_start".to_owned()]),
+        "{report:#}"
+    );
     // Stripe's view of the subscription says the same; a discount at creation is fine.
-    let stripe = stripe_with(customer(&[("new_user_id", UID), ("cello_ucc", "pNRB1aYqArN")]));
+    let stripe = stripe_with(customer(&[
+        ("new_user_id", UID),
+        ("cello_ucc", "pNRB1aYqArN"),
+    ]));
     stripe.subscriptions.lock().unwrap().push((
         CUS.into(),
         StripeSubscription {
             id: "sub_1".into(),
             start_date: Some(NOW - 900),
-            discounts: vec![StripeDiscount { coupon: Some("CELLO50".into()), start: Some(NOW - 900) }],
+            discounts: vec![StripeDiscount {
+                coupon: Some("CELLO50".into()),
+                start: Some(NOW - 900),
+            }],
             ..StripeSubscription::default()
         },
     ));
     let (code, report) = user(&doctor(clean(), Some(stripe))).await;
     assert_eq!(code, 0, "{report:#}");
-    assert!(report["findings"].to_string().contains("started with the discount CELLO50"));
+    assert!(
+        report["findings"]
+            .to_string()
+            .contains("started with the discount CELLO50")
+    );
 }
 
 #[tokio::test]
 async fn an_erased_user_is_shown_as_erased() {
     let r = clean();
-    r.put(&format!("USER#{UID}"), "PROFILE", json!({"userId": UID, "createdAt": NOW - 1000, "erasedAt": NOW - 5}));
-    r.put(&format!("USER#{UID}"), "ERASURE", json!({"steps": {}, "startedAt": NOW - 6, "completedAt": NOW - 5}));
+    r.put(
+        &format!("USER#{UID}"),
+        "PROFILE",
+        json!({"userId": UID, "createdAt": NOW - 1000, "erasedAt": NOW - 5}),
+    );
+    r.put(
+        &format!("USER#{UID}"),
+        "ERASURE",
+        json!({"steps": {}, "startedAt": NOW - 6, "completedAt": NOW - 5}),
+    );
     let (code, report) = user(&doctor(r, None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["user_erased".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["user_erased".to_owned()]),
+        "{report:#}"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_user_and_a_refused_report_are_named() {
     let (code, report) = user(&doctor(MemoryRecords::default(), None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["user_unknown".to_owned()]));
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["user_unknown".to_owned()])
+    );
     let r = clean();
     r.put(
         &format!("CUSTOMER#{CUS}"),
@@ -236,37 +372,102 @@ async fn an_unknown_user_and_a_refused_report_are_named() {
                "error": "interval must be one of ...", "updatedAt": NOW - 800}),
     );
     let (code, report) = user(&doctor(r, None)).await;
-    assert_eq!((code, errors(&report)), (1, vec!["report_refused".to_owned()]), "{report:#}");
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["report_refused".to_owned()]),
+        "{report:#}"
+    );
 }
 
 #[tokio::test]
 async fn status_is_broken_on_an_empty_table_and_healthy_with_recent_events() {
     let d = doctor(MemoryRecords::default(), None);
-    let (code, report) = ask(&d, Command::Status { window: None, issuer: None }).await;
+    let (code, report) = ask(
+        &d,
+        Command::Status {
+            window: None,
+            issuer: None,
+        },
+    )
+    .await;
     assert_eq!(code, 1);
-    assert_eq!(report["windowSeconds"], 86_400, "test mode: Cello's sandbox window");
+    assert_eq!(
+        report["windowSeconds"], 86_400,
+        "test mode: Cello's sandbox window"
+    );
     for c in report["components"].as_array().unwrap() {
         assert_eq!(c["health"], "broken", "{c}");
-        assert!(c["likelyCause"].as_str().unwrap().starts_with("no event yet"), "{c}");
+        assert!(
+            c["likelyCause"]
+                .as_str()
+                .unwrap()
+                .starts_with("no event yet"),
+            "{c}"
+        );
     }
     let r = clean();
-    r.put("HEALTH", "TOKEN_MINTED", json!({"lastAt": NOW - 60, "count": 3}));
-    let (code, report) = ask(&doctor(r, None), Command::Status { window: Some(3600), issuer: None }).await;
+    r.put(
+        "HEALTH",
+        "TOKEN_MINTED",
+        json!({"lastAt": NOW - 60, "count": 3}),
+    );
+    let (code, report) = ask(
+        &doctor(r, None),
+        Command::Status {
+            window: Some(3600),
+            issuer: None,
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{report:#}");
-    let health: Vec<&str> = report["components"].as_array().unwrap().iter().map(|c| c["health"].as_str().unwrap()).collect();
+    let health: Vec<&str> = report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["health"].as_str().unwrap())
+        .collect();
     assert_eq!(health, ["healthy"; 4]);
     // The human table names each component.
     let out = doctor(MemoryRecords::default(), None)
-        .run(&Args { json: false, command: Command::Status { window: None, issuer: None } })
+        .run(&Args {
+            json: false,
+            command: Command::Status {
+                window: None,
+                issuer: None,
+            },
+        })
         .await;
-    assert!(out.stdout.contains("Purchases tracking") && out.stdout.contains("broken"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Purchases tracking") && out.stdout.contains("broken"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test]
 async fn events_list_with_field_findings() {
-    let (code, report) = ask(&doctor(clean(), None), Command::Events { since: 86_400, limit: 10 }).await;
+    let (code, report) = ask(
+        &doctor(clean(), None),
+        Command::Events {
+            since: 86_400,
+            limit: 10,
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{report:#}");
-    let types: Vec<&str> = report["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["invoice.paid", "customer.subscription.*", "customer.created/updated"]);
+    let types: Vec<&str> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "invoice.paid",
+            "customer.subscription.*",
+            "customer.created/updated"
+        ]
+    );
     assert_eq!(report["status"], Severity::Ok.as_str().to_lowercase());
 }

@@ -399,7 +399,10 @@ async fn the_other_mode_and_other_types_are_acknowledged_and_ignored() {
     let noted = w.store.mode_mismatches.lock().unwrap().clone();
     assert_eq!(noted.len(), 1, "{noted:?}");
     let note = noted.values().next().unwrap();
-    assert_eq!((note.kind.as_str(), note.livemode), ("invoice.paid", Some(true)));
+    assert_eq!(
+        (note.kind.as_str(), note.livemode),
+        ("invoice.paid", Some(true))
+    );
 
     // The same test-mode event on a live environment is ignored too.
     let live = Webhook {

@@ -96,7 +96,10 @@ async fn sign_up(p: &Person, ucc: Option<&str>) -> String {
 /// The customer as the Stripe stand-in holds it.
 async fn stripe_customer(id: &str) -> Value {
     reqwest::Client::new()
-        .get(format!("{}/v1/customers/{id}", stack_var("STRIPE_API_BASE")))
+        .get(format!(
+            "{}/v1/customers/{id}",
+            stack_var("STRIPE_API_BASE")
+        ))
         .bearer_auth(stripe_key())
         .send()
         .await
@@ -109,7 +112,10 @@ async fn stripe_customer(id: &str) -> Value {
 /// Edits the customer's metadata in the Stripe stand-in (as a person or other code would).
 async fn set_metadata(id: &str, key: &str, value: &str) -> Value {
     reqwest::Client::new()
-        .post(format!("{}/v1/customers/{id}", stack_var("STRIPE_API_BASE")))
+        .post(format!(
+            "{}/v1/customers/{id}",
+            stack_var("STRIPE_API_BASE")
+        ))
         .bearer_auth(stripe_key())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("metadata[{key}]={value}"))
@@ -136,8 +142,7 @@ async fn deliver(kind: &str, created: i64, livemode: bool, object: Value) -> Val
     let secret = stack_secrets().await.stripe_webhook_secrets().unwrap()[0]
         .expose()
         .to_owned();
-    let header =
-        testkit::stripe_signature::header(&secret, shared::unix_now(), body.as_bytes());
+    let header = testkit::stripe_signature::header(&secret, shared::unix_now(), body.as_bytes());
     let resp = reqwest::Client::new()
         .post(function_url("stripe-webhook"))
         .header("content-type", "application/json")
@@ -163,7 +168,8 @@ fn subscription(id: &str, customer: &str, start: i64, discount: Option<(&str, i6
             "recurring": {"interval": "month", "interval_count": 1}}}]},
     });
     if let Some((coupon, at)) = discount {
-        sub["discount"] = json!({"object": "discount", "coupon": {"id": coupon, "percent_off": 50}, "start": at});
+        sub["discount"] =
+            json!({"object": "discount", "coupon": {"id": coupon, "percent_off": 50}, "start": at});
     }
     sub
 }
@@ -190,7 +196,12 @@ async fn clean_story(p: &Person) -> String {
     let now = shared::unix_now();
     customer_event("customer.created", now, &stripe_customer(&cus).await).await;
     let sub = format!("sub_{}", unique("s").replace('-', "_"));
-    customer_event("customer.subscription.created", now, &subscription(&sub, &cus, now, None)).await;
+    customer_event(
+        "customer.subscription.created",
+        now,
+        &subscription(&sub, &cus, now, None),
+    )
+    .await;
     let inv = format!("in_{}", unique("i").replace('-', "_"));
     customer_event("invoice.paid", now, &invoice(&inv, &cus, &sub, now)).await;
     cus
@@ -203,18 +214,38 @@ async fn a_clean_referred_user_with_a_paid_invoice_is_all_green() {
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(codes(&run.json, "error"), Vec::<String>::new());
-    assert_eq!(codes(&run.json, "warning"), Vec::<String>::new(), "{:#}", run.json);
-    let steps: Vec<&str> = run.json["story"].as_array().unwrap().iter().map(|s| s["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        codes(&run.json, "warning"),
+        Vec::<String>::new(),
+        "{:#}",
+        run.json
+    );
+    let steps: Vec<&str> = run.json["story"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["what"].as_str().unwrap())
+        .collect();
     assert_eq!(&steps[..2], ["signup", "stripe customer"], "{steps:?}");
     assert!(steps.contains(&"invoice.paid"), "{steps:?}");
-    assert!(run.json["story"][0]["detail"].as_str().unwrap().contains("from the cookie"));
+    assert!(
+        run.json["story"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("from the cookie")
+    );
 }
 
 #[tokio::test]
 async fn no_ucc_is_named() {
     let p = person("doc-noucc");
     let cus = sign_up(&p, None).await;
-    customer_event("customer.created", shared::unix_now(), &stripe_customer(&cus).await).await;
+    customer_event(
+        "customer.created",
+        shared::unix_now(),
+        &stripe_customer(&cus).await,
+    )
+    .await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
     assert_eq!(codes(&run.json, "error"), ["no_ucc"], "{:#}", run.json);
@@ -232,9 +263,20 @@ async fn a_new_user_id_other_than_the_widgets_product_user_id_is_named() {
     customer_event("customer.updated", now, &edited).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
-    assert_eq!(codes(&run.json, "error"), ["user_id_mismatch"], "{:#}", run.json);
+    assert_eq!(
+        codes(&run.json, "error"),
+        ["user_id_mismatch"],
+        "{:#}",
+        run.json
+    );
     let text = run.json["findings"].to_string();
-    assert!(text.contains(&format!("`new_user_id` is `u-1` but the widget boots with `{}`", p.id)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "`new_user_id` is `u-1` but the widget boots with `{}`",
+            p.id
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -245,14 +287,34 @@ async fn a_ucc_attached_after_the_first_paid_invoice_is_named() {
     let now = shared::unix_now();
     customer_event("customer.created", now - 300, &stripe_customer(&cus).await).await;
     let sub = format!("sub_{}", unique("s").replace('-', "_"));
-    customer_event("customer.subscription.created", now - 290, &subscription(&sub, &cus, now - 290, None)).await;
-    customer_event("invoice.paid", now - 280, &invoice(&format!("in_{}", unique("i").replace('-', "_")), &cus, &sub, now - 280)).await;
+    customer_event(
+        "customer.subscription.created",
+        now - 290,
+        &subscription(&sub, &cus, now - 290, None),
+    )
+    .await;
+    customer_event(
+        "invoice.paid",
+        now - 280,
+        &invoice(
+            &format!("in_{}", unique("i").replace('-', "_")),
+            &cus,
+            &sub,
+            now - 280,
+        ),
+    )
+    .await;
     // Later, something attaches the code to the customer.
     let edited = set_metadata(&cus, "cello_ucc", UCC).await;
     customer_event("customer.updated", now - 5, &edited).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
-    assert_eq!(codes(&run.json, "error"), ["ucc_after_first_invoice"], "{:#}", run.json);
+    assert_eq!(
+        codes(&run.json, "error"),
+        ["ucc_after_first_invoice"],
+        "{:#}",
+        run.json
+    );
 }
 
 #[tokio::test]
@@ -263,12 +325,28 @@ async fn test_and_live_mixed_is_named() {
     let now = shared::unix_now();
     customer_event("customer.created", now - 10, &stripe_customer(&cus).await).await;
     // A live-mode invoice.paid for this customer at the test environment's endpoint.
-    let receipt = deliver("invoice.paid", now, true, invoice("in_live_1", &cus, "sub_live_1", now)).await;
+    let receipt = deliver(
+        "invoice.paid",
+        now,
+        true,
+        invoice("in_live_1", &cus, "sub_live_1", now),
+    )
+    .await;
     assert_eq!(receipt["reason"], "livemode_mismatch", "{receipt}");
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
-    assert!(codes(&run.json, "error").contains(&"mode_mixed".to_owned()), "{:#}", run.json);
-    assert!(run.json["findings"].to_string().contains("live-mode invoice.paid"), "{:#}", run.json);
+    assert!(
+        codes(&run.json, "error").contains(&"mode_mixed".to_owned()),
+        "{:#}",
+        run.json
+    );
+    assert!(
+        run.json["findings"]
+            .to_string()
+            .contains("live-mode invoice.paid"),
+        "{:#}",
+        run.json
+    );
 }
 
 #[tokio::test]
@@ -278,8 +356,18 @@ async fn stripe_events_not_reaching_the_endpoint_are_named() {
     sign_up(&p, Some(UCC)).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
-    assert!(codes(&run.json, "error").contains(&"events_not_reaching".to_owned()), "{:#}", run.json);
-    assert!(run.json["findings"].to_string().contains("Stripe created it at"), "{:#}", run.json);
+    assert!(
+        codes(&run.json, "error").contains(&"events_not_reaching".to_owned()),
+        "{:#}",
+        run.json
+    );
+    assert!(
+        run.json["findings"]
+            .to_string()
+            .contains("Stripe created it at"),
+        "{:#}",
+        run.json
+    );
 }
 
 #[tokio::test]
@@ -290,12 +378,37 @@ async fn a_discount_added_after_the_subscription_started_is_named() {
     let now = shared::unix_now();
     customer_event("customer.created", now - 700, &stripe_customer(&cus).await).await;
     let sub = format!("sub_{}", unique("s").replace('-', "_"));
-    customer_event("customer.subscription.created", now - 650, &subscription(&sub, &cus, now - 650, None)).await;
-    customer_event("invoice.paid", now - 649, &invoice(&format!("in_{}", unique("i").replace('-', "_")), &cus, &sub, now - 649)).await;
-    customer_event("customer.subscription.updated", now - 10, &subscription(&sub, &cus, now - 650, Some(("CELLO50", now - 10)))).await;
+    customer_event(
+        "customer.subscription.created",
+        now - 650,
+        &subscription(&sub, &cus, now - 650, None),
+    )
+    .await;
+    customer_event(
+        "invoice.paid",
+        now - 649,
+        &invoice(
+            &format!("in_{}", unique("i").replace('-', "_")),
+            &cus,
+            &sub,
+            now - 649,
+        ),
+    )
+    .await;
+    customer_event(
+        "customer.subscription.updated",
+        now - 10,
+        &subscription(&sub, &cus, now - 650, Some(("CELLO50", now - 10))),
+    )
+    .await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
-    assert_eq!(codes(&run.json, "error"), ["discount_after_start"], "{:#}", run.json);
+    assert_eq!(
+        codes(&run.json, "error"),
+        ["discount_after_start"],
+        "{:#}",
+        run.json
+    );
 }
 
 #[tokio::test]
@@ -308,7 +421,14 @@ async fn an_erased_user_is_shown_as_erased() {
     let mut item = key(format!("USER#{}", p.id), "ERASURE");
     item.insert("startedAt".into(), n(now - 2));
     item.insert("completedAt".into(), n(now - 1));
-    table.client.put_item().table_name(&table.name).set_item(Some(item)).send().await.unwrap();
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
     table
         .client
         .update_item()
@@ -329,15 +449,41 @@ async fn status_is_broken_on_a_fresh_table_and_healthy_after_a_clean_story() {
     // A fresh table beside the stack's: nothing recorded yet.
     let fresh = unique("doctor-fresh");
     let client = shared::aws::dynamodb(&sdk().await);
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
     client
         .create_table()
         .table_name(&fresh)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -348,10 +494,21 @@ async fn status_is_broken_on_a_fresh_table_and_healthy_after_a_clean_story() {
     assert_eq!(components.len(), 4);
     for c in components {
         assert_eq!(c["health"], "broken", "{c}");
-        assert!(c["likelyCause"].as_str().unwrap().starts_with("no event yet"), "{c}");
+        assert!(
+            c["likelyCause"]
+                .as_str()
+                .unwrap()
+                .starts_with("no event yet"),
+            "{c}"
+        );
     }
     // The configuration is the local stack's: every check green.
-    let config: Vec<&Value> = run.json["configuration"].as_array().unwrap().iter().filter(|f| f["severity"] != "ok").collect();
+    let config: Vec<&Value> = run.json["configuration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "ok")
+        .collect();
     assert!(config.is_empty(), "{config:?}");
 
     // A clean story on the stack's table: the four components healthy.
@@ -365,7 +522,12 @@ async fn status_is_broken_on_a_fresh_table_and_healthy_after_a_clean_story() {
         .collect();
     assert_eq!(
         health,
-        [("Referral component", "healthy"), ("Attribution library", "healthy"), ("Signups tracking", "healthy"), ("Purchases tracking", "healthy")],
+        [
+            ("Referral component", "healthy"),
+            ("Attribution library", "healthy"),
+            ("Signups tracking", "healthy"),
+            ("Purchases tracking", "healthy")
+        ],
         "{:#}",
         run.json
     );
@@ -377,12 +539,36 @@ async fn events_show_the_latest_verified_events_with_field_findings() {
     let p = person("doc-events");
     let cus = clean_story(&p).await;
     let run = doctor(&["events", "--since", "1h", "--limit", "500"]).await;
-    let mine: Vec<&Value> = run.json["events"].as_array().unwrap().iter().filter(|e| e["customerId"] == cus.as_str()).collect();
+    let mine: Vec<&Value> = run.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["customerId"] == cus.as_str())
+        .collect();
     let mut kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
     kinds.sort();
-    assert_eq!(kinds, ["customer.created/updated", "customer.subscription.*", "invoice.paid"], "{mine:?}");
-    let times: Vec<i64> = run.json["events"].as_array().unwrap().iter().filter_map(|e| e["at"].as_i64()).collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    assert_eq!(
+        kinds,
+        [
+            "customer.created/updated",
+            "customer.subscription.*",
+            "invoice.paid"
+        ],
+        "{mine:?}"
+    );
+    let times: Vec<i64> = run.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["at"].as_i64())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
     assert!(mine.iter().all(|e| e["status"] == "ok"), "{mine:?}");
-    assert!(mine.iter().all(|e| e["userId"] == p.id.as_str()), "{mine:?}");
+    assert!(
+        mine.iter().all(|e| e["userId"] == p.id.as_str()),
+        "{mine:?}"
+    );
 }
