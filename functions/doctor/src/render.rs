@@ -92,7 +92,7 @@ pub fn status(r: &StatusReport, now: i64) -> String {
                 c.last_event_at
                     .map(|t| format!("{} ({})", iso(t), ago(now, t)))
                     .unwrap_or_else(|| "never".into()),
-                c.in_window.to_string(),
+                c.in_window.map_or_else(|| "-".into(), |n| n.to_string()),
                 c.total.to_string(),
             ]
         })

@@ -31,7 +31,9 @@ pub struct Component {
     pub health: Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<i64>,
-    pub in_window: u64,
+    /// Events in the window; `None` where only a running count is kept (tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_window: Option<u64>,
     pub total: u64,
     pub evidence: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,14 +145,21 @@ pub fn components(rows: &[Row], now: i64, window: i64) -> Vec<Component> {
     };
 
     vec![
-        component(
-            "Referral component",
-            &tokens,
-            now,
-            window,
-            format!("widget tokens minted (at least {token_count} in all)"),
-            referral_cause,
-        ),
+        Component {
+            in_window: None,
+            total: token_count.max(0) as u64,
+            ..component(
+                "Referral component",
+                &tokens,
+                now,
+                window,
+                format!(
+                    "widget tokens minted (at least {token_count} in all, noted once per \
+                     container every 5 min)"
+                ),
+                referral_cause,
+            )
+        },
         component(
             "Attribution library",
             &referred,
@@ -208,11 +217,19 @@ fn component(
             t.total
         ),
     };
+    let evidence = if name == "Referral component" {
+        match t.last {
+            None => format!("{what}: none"),
+            Some(last) => format!("{what}: last {} ({})", iso(last), ago(now, last)),
+        }
+    } else {
+        evidence
+    };
     Component {
         name,
         health,
         last_event_at: t.last,
-        in_window: t.in_window,
+        in_window: Some(t.in_window),
         total: t.total,
         evidence,
         likely_cause,
@@ -300,8 +317,9 @@ mod tests {
         assert!(c[0].evidence.contains("at least 7"), "{}", c[0].evidence);
         assert_eq!(
             (c[1].health, c[1].in_window, c[1].total),
-            (Health::Healthy, 1, 1)
+            (Health::Healthy, Some(1), 1)
         );
+        assert_eq!((c[0].in_window, c[0].total), (None, 7));
         assert_eq!(c[2].health, Health::Stale);
         assert!(
             c[2].likely_cause
