@@ -13,6 +13,7 @@ use integration_tests::{
 use serde_json::{Value, json};
 use shared::table::{key, n};
 
+/// Seeded in Cello's stand-in (infra/local/cello-seed.json), as Cello knows its codes.
 const UCC: &str = "pNRB1aYqArN";
 
 struct Run {
@@ -51,17 +52,6 @@ fn codes(report: &Value, severity: &str) -> Vec<String> {
         .filter(|f| f["severity"] == severity)
         .map(|f| f["code"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// When Cello's API stand-in runs, it must know the code (as Cello knows its codes).
-async fn seed_cello_code(referrer: &str) {
-    if let Ok(base) = std::env::var("CELLO_API_BASE") {
-        let _ = reqwest::Client::new()
-            .put(format!("{base}/_standin/referral-codes/{UCC}"))
-            .json(&json!({"productUserId": referrer, "valid": true, "campaignId": "c-1"}))
-            .send()
-            .await;
-    }
 }
 
 /// A signed-in user of the local stack.
@@ -187,7 +177,6 @@ fn invoice(id: &str, customer: &str, sub: &str, paid_at: i64) -> Value {
 /// A referred user's whole story, as it should be: the widget token minted, signup with the
 /// ucc, Stripe's customer.created, the subscription and its first paid invoice.
 async fn clean_story(p: &Person) -> String {
-    seed_cello_code("referrer-1").await;
     let (status, _, body) = post_function("cello-token", Some(&p.bearer), None, "").await;
     assert_eq!(status, 200, "{body}");
     let cus = sign_up(p, Some(UCC)).await;
@@ -254,7 +243,6 @@ async fn no_ucc_is_named() {
 #[tokio::test]
 async fn a_new_user_id_other_than_the_widgets_product_user_id_is_named() {
     let p = person("doc-uid");
-    seed_cello_code("referrer-1").await;
     let cus = sign_up(&p, Some(UCC)).await;
     let now = shared::unix_now();
     customer_event("customer.created", now - 10, &stripe_customer(&cus).await).await;
@@ -282,7 +270,6 @@ async fn a_new_user_id_other_than_the_widgets_product_user_id_is_named() {
 #[tokio::test]
 async fn a_ucc_attached_after_the_first_paid_invoice_is_named() {
     let p = person("doc-late");
-    seed_cello_code("referrer-1").await;
     let cus = sign_up(&p, None).await;
     let now = shared::unix_now();
     customer_event("customer.created", now - 300, &stripe_customer(&cus).await).await;
@@ -320,7 +307,6 @@ async fn a_ucc_attached_after_the_first_paid_invoice_is_named() {
 #[tokio::test]
 async fn test_and_live_mixed_is_named() {
     let p = person("doc-mode");
-    seed_cello_code("referrer-1").await;
     let cus = sign_up(&p, Some(UCC)).await;
     let now = shared::unix_now();
     customer_event("customer.created", now - 10, &stripe_customer(&cus).await).await;
@@ -349,10 +335,33 @@ async fn test_and_live_mixed_is_named() {
     );
 }
 
+/// With Cello's API configured (the stand-in), a code Cello does not know is named.
+#[tokio::test]
+async fn a_ucc_cellos_api_does_not_know_is_named() {
+    if std::env::var("CELLO_API_BASE").is_err() {
+        return; // the stack without Cello's stand-in: nothing to ask
+    }
+    let p = person("doc-unknown-code");
+    let cus = sign_up(&p, Some("zzUnknown01")).await;
+    customer_event(
+        "customer.created",
+        shared::unix_now(),
+        &stripe_customer(&cus).await,
+    )
+    .await;
+    let run = doctor(&["user", &p.id]).await;
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        codes(&run.json, "error"),
+        ["ucc_unknown_at_cello"],
+        "{:#}",
+        run.json
+    );
+}
+
 #[tokio::test]
 async fn stripe_events_not_reaching_the_endpoint_are_named() {
     let p = person("doc-silent");
-    seed_cello_code("referrer-1").await;
     sign_up(&p, Some(UCC)).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
@@ -373,7 +382,6 @@ async fn stripe_events_not_reaching_the_endpoint_are_named() {
 #[tokio::test]
 async fn a_discount_added_after_the_subscription_started_is_named() {
     let p = person("doc-disc");
-    seed_cello_code("referrer-1").await;
     let cus = sign_up(&p, Some(UCC)).await;
     let now = shared::unix_now();
     customer_event("customer.created", now - 700, &stripe_customer(&cus).await).await;
