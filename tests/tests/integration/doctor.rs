@@ -271,29 +271,30 @@ async fn a_new_user_id_other_than_the_widgets_product_user_id_is_named() {
 async fn a_ucc_attached_after_the_first_paid_invoice_is_named() {
     let p = person("doc-late");
     let cus = sign_up(&p, None).await;
+    // Stripe's events after the signup; the code reaches the customer two minutes after the
+    // first invoice was paid (event times are Stripe's `created`, signed now).
     let now = shared::unix_now();
-    customer_event("customer.created", now - 300, &stripe_customer(&cus).await).await;
+    customer_event("customer.created", now, &stripe_customer(&cus).await).await;
     let sub = format!("sub_{}", unique("s").replace('-', "_"));
     customer_event(
         "customer.subscription.created",
-        now - 290,
-        &subscription(&sub, &cus, now - 290, None),
+        now + 1,
+        &subscription(&sub, &cus, now + 1, None),
     )
     .await;
     customer_event(
         "invoice.paid",
-        now - 280,
+        now + 2,
         &invoice(
             &format!("in_{}", unique("i").replace('-', "_")),
             &cus,
             &sub,
-            now - 280,
+            now + 2,
         ),
     )
     .await;
-    // Later, something attaches the code to the customer.
     let edited = set_metadata(&cus, "cello_ucc", UCC).await;
-    customer_event("customer.updated", now - 5, &edited).await;
+    customer_event("customer.updated", now + 120, &edited).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
     assert_eq!(
@@ -383,30 +384,31 @@ async fn stripe_events_not_reaching_the_endpoint_are_named() {
 async fn a_discount_added_after_the_subscription_started_is_named() {
     let p = person("doc-disc");
     let cus = sign_up(&p, Some(UCC)).await;
+    // The subscription starts without a discount; ten minutes later one is added to it.
     let now = shared::unix_now();
-    customer_event("customer.created", now - 700, &stripe_customer(&cus).await).await;
+    customer_event("customer.created", now, &stripe_customer(&cus).await).await;
     let sub = format!("sub_{}", unique("s").replace('-', "_"));
     customer_event(
         "customer.subscription.created",
-        now - 650,
-        &subscription(&sub, &cus, now - 650, None),
+        now + 1,
+        &subscription(&sub, &cus, now + 1, None),
     )
     .await;
     customer_event(
         "invoice.paid",
-        now - 649,
+        now + 2,
         &invoice(
             &format!("in_{}", unique("i").replace('-', "_")),
             &cus,
             &sub,
-            now - 649,
+            now + 2,
         ),
     )
     .await;
     customer_event(
         "customer.subscription.updated",
-        now - 10,
-        &subscription(&sub, &cus, now - 650, Some(("CELLO50", now - 10))),
+        now + 600,
+        &subscription(&sub, &cus, now + 1, Some(("CELLO50", now + 600))),
     )
     .await;
     let run = doctor(&["user", &p.id]).await;
