@@ -245,10 +245,10 @@ async fn a_new_user_id_other_than_the_widgets_product_user_id_is_named() {
     let p = person("doc-uid");
     let cus = sign_up(&p, Some(UCC)).await;
     let now = shared::unix_now();
-    customer_event("customer.created", now - 10, &stripe_customer(&cus).await).await;
+    customer_event("customer.created", now, &stripe_customer(&cus).await).await;
     let edited = set_metadata(&cus, "new_user_id", "u-1").await;
     assert_eq!(edited["metadata"]["new_user_id"], "u-1", "{edited}");
-    customer_event("customer.updated", now, &edited).await;
+    customer_event("customer.updated", now + 1, &edited).await;
     let run = doctor(&["user", &p.id]).await;
     assert_eq!(run.code, 1);
     assert_eq!(
@@ -310,13 +310,13 @@ async fn test_and_live_mixed_is_named() {
     let p = person("doc-mode");
     let cus = sign_up(&p, Some(UCC)).await;
     let now = shared::unix_now();
-    customer_event("customer.created", now - 10, &stripe_customer(&cus).await).await;
+    customer_event("customer.created", now, &stripe_customer(&cus).await).await;
     // A live-mode invoice.paid for this customer at the test environment's endpoint.
     let receipt = deliver(
         "invoice.paid",
         now,
         true,
-        invoice("in_live_1", &cus, "sub_live_1", now),
+        invoice("in_live_1", &cus, "sub_live_1", now + 1),
     )
     .await;
     assert_eq!(receipt["reason"], "livemode_mismatch", "{receipt}");
