@@ -149,12 +149,22 @@ pub fn events(r: &EventsReport) -> String {
         .events
         .iter()
         .map(|e| {
-            let fields = e
+            // The fields that are not OK, else how many were checked (`--json` has them all).
+            let problems: Vec<String> = e
                 .fields
                 .iter()
+                .filter(|f| f.severity != Severity::Ok)
                 .map(|f| format!("{} {}: {}", f.severity.as_str(), f.code, f.message))
-                .collect::<Vec<_>>()
-                .join("; ");
+                .collect();
+            let fields = if problems.is_empty() {
+                format!(
+                    "{} OK ({})",
+                    e.fields.len(),
+                    e.fields.iter().map(|f| f.code).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                problems.join("; ")
+            };
             vec![
                 e.at.map(iso).unwrap_or_else(|| "-".into()),
                 e.kind.to_owned(),
