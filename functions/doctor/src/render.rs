@@ -160,7 +160,11 @@ pub fn events(r: &EventsReport) -> String {
                 format!(
                     "{} OK ({})",
                     e.fields.len(),
-                    e.fields.iter().map(|f| f.code).collect::<Vec<_>>().join(", ")
+                    e.fields
+                        .iter()
+                        .map(|f| f.code)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             } else {
                 problems.join("; ")

@@ -582,3 +582,55 @@ async fn events_show_the_latest_verified_events_with_field_findings() {
         "{mine:?}"
     );
 }
+
+/// A minimal OpenID issuer on loopback: answers every request with its configuration.
+async fn serve_issuer() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let body = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    issuer
+}
+
+#[tokio::test]
+async fn status_checks_that_the_jwt_issuer_answers() {
+    let issuer = serve_issuer().await;
+    let run = doctor(&["status", "--issuer", &issuer]).await;
+    let check = |run: &Run| {
+        run.json["configuration"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "jwt_issuer")
+            .cloned()
+            .expect("a jwt_issuer finding")
+    };
+    assert_eq!(check(&run)["severity"], "ok", "{:#}", run.json);
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = doctor(&[
+        "status",
+        "--issuer",
+        &format!("http://127.0.0.1:{dead_port}"),
+    ])
+    .await;
+    assert_eq!(check(&run)["severity"], "error", "{:#}", run.json);
+    assert_eq!(run.code, 1);
+}
