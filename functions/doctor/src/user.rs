@@ -346,6 +346,14 @@ pub fn diagnose(facts: &UserFacts, live: bool) -> UserReport {
         {
             discounts.push((r.discount_coupon.clone(), r.discount_start));
         }
+        if discounts.is_empty()
+            && let Some(c) = &at_creation
+        {
+            findings.push(Finding::ok(
+                "discount_at_creation",
+                format!("{sub_id} started with the discount {c} (its checkout session)"),
+            ));
+        }
         for (coupon, began) in discounts {
             let late = match (began, start) {
                 (Some(b), Some(s)) => b > s + DISCOUNT_SLACK_SECONDS,

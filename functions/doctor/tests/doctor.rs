@@ -337,6 +337,40 @@ async fn a_discount_added_after_the_subscription_started() {
 }
 
 #[tokio::test]
+async fn the_checkout_records_the_discount_at_creation_and_its_mode() {
+    let r = clean();
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "CHECKOUT_SESSION#cs_1",
+        json!({"sessionId": "cs_1", "subscriptionId": "sub_1", "userId": UID, "coupon": "CELLO50",
+               "completedAt": NOW - 901, "livemode": false, "created": NOW - 901}),
+    );
+    let (code, report) = user(&doctor(r, None)).await;
+    assert_eq!(code, 0, "{report:#}");
+    let text = report.to_string();
+    assert!(
+        text.contains("discount at creation: CELLO50 (checkout)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("started with the discount CELLO50 (its checkout session)"),
+        "{text}"
+    );
+    let r = clean();
+    r.put(
+        &format!("CUSTOMER#{CUS}"),
+        "CHECKOUT_SESSION#cs_2",
+        json!({"sessionId": "cs_2", "subscriptionId": "sub_1", "coupon": null, "livemode": true}),
+    );
+    let (code, report) = user(&doctor(r, None)).await;
+    assert_eq!(
+        (code, errors(&report)),
+        (1, vec!["mode_mixed".to_owned()]),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
 async fn an_erased_user_is_shown_as_erased() {
     let r = clean();
     r.put(
