@@ -45,8 +45,14 @@ impl CheckoutSettings {
                 format!("is invalid: {bad:?} is not a Stripe price id"),
             ));
         }
-        let success_url = return_url(s, "CHECKOUT_SUCCESS_URL")?;
-        let cancel_url = return_url(s, "CHECKOUT_CANCEL_URL")?;
+        let success_url = return_url(
+            "CHECKOUT_SUCCESS_URL",
+            s.required("CHECKOUT_SUCCESS_URL", "where Stripe's page sends the person who paid")?,
+        )?;
+        let cancel_url = return_url(
+            "CHECKOUT_CANCEL_URL",
+            s.required("CHECKOUT_CANCEL_URL", "where Stripe's page sends the person who cancels")?,
+        )?;
         let session_seconds = s
             .parsed("CHECKOUT_SESSION_MINUTES", |raw| {
                 raw.parse::<i64>()
@@ -130,11 +136,7 @@ fn is_stripe_id(v: &str) -> bool {
 }
 
 /// An https URL (or http on loopback, for local runs). Stripe replaces `{CHECKOUT_SESSION_ID}`.
-fn return_url<F: Fn(&str) -> Option<String>>(
-    s: &Settings<F>,
-    name: &str,
-) -> Result<String, ConfigError> {
-    let url = s.required(name, "where Stripe's page sends the person back")?;
+fn return_url(name: &str, url: String) -> Result<String, ConfigError> {
     let ok = (url.starts_with("https://") || (url.starts_with("http://") && is_loopback_url(&url)))
         && url.len() <= 2048
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
