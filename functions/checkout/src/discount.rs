@@ -146,7 +146,9 @@ pub enum CelloView {
 pub fn refused_by_records(facts: &Facts) -> Option<Reason> {
     if !facts.has_ucc {
         Some(Reason::NoReferral)
-    } else if facts.paid_invoices > 0 || facts.live_subscriptions > 0 || facts.completed_checkouts > 0
+    } else if facts.paid_invoices > 0
+        || facts.live_subscriptions > 0
+        || facts.completed_checkouts > 0
     {
         Some(Reason::AlreadySubscribed)
     } else {
@@ -319,17 +321,29 @@ mod tests {
 
     #[test]
     fn without_cello_the_default_and_when_unreachable_the_fallback() {
-        let d = decide(&referred(), &CelloView::NotConfigured, &policy(Fallback::Deny));
+        let d = decide(
+            &referred(),
+            &CelloView::NotConfigured,
+            &policy(Fallback::Deny),
+        );
         assert_eq!(
             (coupon(&d), d.reason),
             (Some("c50x3"), Reason::ReferredNewUser)
         );
-        let d = decide(&referred(), &CelloView::Unreachable, &policy(Fallback::Grant));
+        let d = decide(
+            &referred(),
+            &CelloView::Unreachable,
+            &policy(Fallback::Grant),
+        );
         assert_eq!(
             (coupon(&d), d.reason),
             (Some("c50x3"), Reason::CelloUnreachableFallback)
         );
-        let d = decide(&referred(), &CelloView::Unreachable, &policy(Fallback::Deny));
+        let d = decide(
+            &referred(),
+            &CelloView::Unreachable,
+            &policy(Fallback::Deny),
+        );
         assert_eq!((coupon(&d), d.reason), (None, Reason::CelloUnreachable));
     }
 

@@ -153,7 +153,12 @@ pub struct CheckedOut {
 /// The Stripe idempotency key of one planned session: the same for every attempt at it, and
 /// different for another user, price, plan or coupon (Stripe refuses a key reused with other
 /// parameters). Hashed: ids are the caller's and may be long.
-pub fn idempotency_key(user_id: &str, price_id: &str, plan_id: i64, coupon: Option<&str>) -> String {
+pub fn idempotency_key(
+    user_id: &str,
+    price_id: &str,
+    plan_id: i64,
+    coupon: Option<&str>,
+) -> String {
     let material = format!("{user_id}\0{price_id}\0{plan_id}\0{}", coupon.unwrap_or(""));
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
     let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();

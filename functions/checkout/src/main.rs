@@ -18,8 +18,8 @@ const FUNCTION: &str = "checkout";
 async fn main() -> Result<(), Error> {
     let base = shared::init::start(FUNCTION).await;
     let env = shared::config::from_env();
-    let settings = CheckoutSettings::from_settings(&env)
-        .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
+    let settings =
+        CheckoutSettings::from_settings(&env).unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let cello_settings =
         CelloApiSettings::from_settings(&env).unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let stripe_key = base

@@ -47,11 +47,17 @@ impl CheckoutSettings {
         }
         let success_url = return_url(
             "CHECKOUT_SUCCESS_URL",
-            s.required("CHECKOUT_SUCCESS_URL", "where Stripe's page sends the person who paid")?,
+            s.required(
+                "CHECKOUT_SUCCESS_URL",
+                "where Stripe's page sends the person who paid",
+            )?,
         )?;
         let cancel_url = return_url(
             "CHECKOUT_CANCEL_URL",
-            s.required("CHECKOUT_CANCEL_URL", "where Stripe's page sends the person who cancels")?,
+            s.required(
+                "CHECKOUT_CANCEL_URL",
+                "where Stripe's page sends the person who cancels",
+            )?,
         )?;
         let session_seconds = s
             .parsed("CHECKOUT_SESSION_MINUTES", |raw| {
@@ -158,8 +164,16 @@ pub fn parse_coupons(raw: &str) -> Result<Vec<CouponRule>, String> {
         let parsed = (|| {
             let (reward, coupon) = entry.split_once('=')?;
             let (percent, months) = reward.trim().split_once("%x")?;
-            let percent_off: u32 = percent.trim().parse().ok().filter(|p| (1..=100).contains(p))?;
-            let months: u32 = months.trim().parse().ok().filter(|m| (1..=36).contains(m))?;
+            let percent_off: u32 = percent
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| (1..=100).contains(p))?;
+            let months: u32 = months
+                .trim()
+                .parse()
+                .ok()
+                .filter(|m| (1..=36).contains(m))?;
             let coupon = coupon.trim();
             is_stripe_id(coupon).then(|| CouponRule {
                 percent_off,
@@ -188,7 +202,10 @@ mod tests {
 
     const BASE: &[(&str, &str)] = &[
         ("CHECKOUT_PRICES", "price_a, price_b"),
-        ("CHECKOUT_SUCCESS_URL", "https://app.example.com/ok?s={CHECKOUT_SESSION_ID}"),
+        (
+            "CHECKOUT_SUCCESS_URL",
+            "https://app.example.com/ok?s={CHECKOUT_SESSION_ID}",
+        ),
         ("CHECKOUT_CANCEL_URL", "https://app.example.com/pricing"),
         ("CHECKOUT_COUPONS", "50%x3=cello-50-3m,25%x1=cello-25-1m"),
     ];

@@ -188,7 +188,10 @@ async fn a_referred_new_user_gets_exactly_one_discount_with_cellos_metadata() {
     assert_eq!(body["expiresAt"], NOW + 3600);
 
     let sent = h.stripe.last().unwrap();
-    assert_eq!(sent.customer_id, "cus_ada", "signup's customer, never a new one");
+    assert_eq!(
+        sent.customer_id, "cus_ada",
+        "signup's customer, never a new one"
+    );
     assert_eq!(sent.client_reference_id, "ada");
     assert_eq!(sent.price_id, PRICE);
     assert_eq!(
@@ -196,7 +199,10 @@ async fn a_referred_new_user_gets_exactly_one_discount_with_cellos_metadata() {
         "https://app.example.com/ok?s={CHECKOUT_SESSION_ID}"
     );
     assert_eq!(sent.cancel_url, "https://app.example.com/pricing");
-    assert_eq!(sent.discount.as_ref().unwrap().coupon, "cello-new-user-50-3m");
+    assert_eq!(
+        sent.discount.as_ref().unwrap().coupon,
+        "cello-new-user-50-3m"
+    );
     assert_eq!(sent.metadata["cello_ucc"], "pNRB1aYqArN");
     assert_eq!(sent.metadata["new_user_id"], "ada");
     assert_eq!(sent.metadata["new_user_organization_id"], "org-42");
@@ -246,7 +252,10 @@ async fn a_paid_invoice_recorded_means_already_subscribed() {
     assert_eq!(body["reason"], "already_subscribed");
     assert_eq!(h.stripe.last().unwrap().discount, None);
     let (status, d) = discount(&h, "ada").await;
-    assert_eq!((status, d["reason"].as_str()), (200, Some("already_subscribed")));
+    assert_eq!(
+        (status, d["reason"].as_str()),
+        (200, Some("already_subscribed"))
+    );
 }
 
 #[tokio::test]
@@ -337,15 +346,30 @@ async fn refused_inputs_create_nothing_at_stripe() {
         (status, body["error"]["code"].as_str()),
         (400, Some("price_not_allowed"))
     );
-    assert!(body["error"]["message"].as_str().unwrap().contains("priceId"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("priceId")
+    );
     for (bad, field) in [
-        (r#"{"priceId":"price_local_pro_monthly","successUrl":"https://evil.test"}"#, "successUrl"),
-        (r#"{"priceId":"price_local_pro_monthly","cancel_url":"https://evil.test"}"#, "cancel_url"),
-        (r#"{"priceId":"price_local_pro_monthly","coupon":"FREE"}"#, "coupon"),
+        (
+            r#"{"priceId":"price_local_pro_monthly","successUrl":"https://evil.test"}"#,
+            "successUrl",
+        ),
+        (
+            r#"{"priceId":"price_local_pro_monthly","cancel_url":"https://evil.test"}"#,
+            "cancel_url",
+        ),
+        (
+            r#"{"priceId":"price_local_pro_monthly","coupon":"FREE"}"#,
+            "coupon",
+        ),
         (r#"{"priceId":7}"#, "priceId"),
         (r#"{}"#, "priceId"),
     ] {
-        let (status, _, body) = send(&h, request("POST", "/checkout", Some("ada"), Some(bad))).await;
+        let (status, _, body) =
+            send(&h, request("POST", "/checkout", Some("ada"), Some(bad))).await;
         assert_eq!(status, 400, "{bad}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(field), "{bad}: {message}");
@@ -358,15 +382,26 @@ async fn refused_inputs_create_nothing_at_stripe() {
 async fn no_signup_or_no_customer_is_409_saying_so() {
     let h = referred();
     let (status, _, body) = post(&h, "nobody", PRICE).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_signed_up")));
-    assert!(body["error"]["message"].as_str().unwrap().contains("POST /signup"));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("not_signed_up"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /signup")
+    );
     let (status, _, body) = post(&h, "eve", PRICE).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("signup_incomplete"))
     );
     let (status, d) = discount(&h, "nobody").await;
-    assert_eq!((status, d["error"]["code"].as_str()), (409, Some("not_signed_up")));
+    assert_eq!(
+        (status, d["error"]["code"].as_str()),
+        (409, Some("not_signed_up"))
+    );
     assert_eq!(h.stripe.calls.load(Ordering::SeqCst), 0);
 }
 

@@ -288,7 +288,7 @@ pub fn plan(
     use EventType as T;
     if kind == T::CheckoutSessionCompleted {
         let customer_id = object.customer.get().ok_or(Ignored::NoCustomer)?.to_owned();
-        let discount = object.discounts.get().and_then(|l| l.first());
+        let discount = object.discounts.first();
         return Ok(vec![Effect::Checkout(CheckoutCompletion {
             session_id: id,
             customer_id,
@@ -301,7 +301,11 @@ pub fn plan(
                 .and_then(|t| t.amount_discount.get()),
             ucc: object.metadata.get().and_then(|m| text(&m.cello_ucc)),
             completed_at: created,
-            livemode: object.livemode.get().or(event.livemode.get()).unwrap_or(false),
+            livemode: object
+                .livemode
+                .get()
+                .or(event.livemode.get())
+                .unwrap_or(false),
             created,
         })]);
     }

@@ -83,8 +83,9 @@ pub struct Object {
     // Checkout Session.
     pub client_reference_id: Text,
     pub mode: Text,
-    /// At most one: `{coupon, promotion_code}`, the coupon an id or the expanded object.
-    pub discounts: Maybe<List<SessionDiscount>>,
+    /// At most one: `{coupon, promotion_code}`, the coupon an id or the expanded object. A
+    /// bare array (not wrapped in `Maybe`, which reads only objects).
+    pub discounts: List<SessionDiscount>,
     pub total_details: Maybe<TotalDetails>,
 }
 

@@ -8,8 +8,8 @@ use crate::discount::{Discount, Reason};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use shared::table::{
-    StoreError, Table, attrs::SK, attrs::TTL, classify, from_item, is_condition_failure, key,
-    keys, n, s,
+    StoreError, Table, attrs::SK, attrs::TTL, classify, from_item, is_condition_failure, key, keys,
+    n, s,
 };
 use std::collections::HashMap;
 

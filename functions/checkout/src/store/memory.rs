@@ -2,9 +2,9 @@
 //! session items with the DynamoDB adapter's conditions, and billing facts set by the test.
 
 use super::{BillingFacts, BillingReader, CheckoutStore, Expected, OpenSession, StoredCheckout};
+use shared::StoreError;
 use shared::user::memory::MemoryUsers;
 use shared::user::{CreateOutcome, User, UserStore};
-use shared::StoreError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
