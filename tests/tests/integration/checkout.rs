@@ -431,3 +431,22 @@ async fn stripe_down_is_a_503_with_nothing_half_stored_and_a_retry_creates_one_s
     assert_eq!(checkout_via(&up, &c.id).await, 200);
     assert_eq!(stripe_sessions(&c.customer).await.len(), 1);
 }
+
+#[tokio::test]
+async fn cello_failing_uses_the_configured_fallback_with_its_reason() {
+    let base = cello_base().expect("CELLO_API_BASE: the test stack runs the Cello stand-in");
+    let c = signed_up("co-cello500", Some("pNRB1aYqArN")).await;
+    // Only this user's reward calls fail (the fault's path prefix names them), every attempt.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_standin/faults", base.trim_end_matches('/')))
+        .json(&json!({"path": format!("/new-users/{}/reward", c.id), "status": 503, "times": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let (status, d) = discount(&c).await;
+    assert_eq!(status, 200, "{d}");
+    // CHECKOUT_CELLO_FALLBACK is unset locally: grant, as in a deployed stack by default.
+    assert_eq!(d["reason"], "cello_unreachable_fallback");
+    assert_eq!(d["discount"]["coupon"], COUPON);
+}
