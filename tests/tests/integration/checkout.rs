@@ -450,3 +450,60 @@ async fn cello_failing_uses_the_configured_fallback_with_its_reason() {
     assert_eq!(d["reason"], "cello_unreachable_fallback");
     assert_eq!(d["discount"]["coupon"], COUPON);
 }
+
+#[tokio::test]
+async fn a_crashed_attempt_that_reached_stripe_is_taken_over_with_the_same_idempotency_key() {
+    use checkout::handler::{cello_metadata, idempotency_key};
+    use checkout::store::{CheckoutStore, Expected};
+    use checkout::stripe::{NewSession, StripeCheckout};
+    // An attempt claimed the item, created its session at Stripe and died before recording
+    // it; its lease has run out.
+    let c = signed_up("co-crash", Some("pNRB1aYqArN")).await;
+    let table = store().await;
+    let user = table.get_user(&c.id).await.unwrap().unwrap();
+    let now = shared::unix_now();
+    let plan = now - 100;
+    assert!(
+        table
+            .claim(
+                &c.id,
+                PRICE,
+                &Expected::Absent,
+                plan,
+                "crashed",
+                now - 100,
+                30
+            )
+            .await
+            .unwrap()
+    );
+    let settings = CheckoutSettings::from_settings(&shared::config::from_env()).unwrap();
+    let stripe = AsyncStripeCheckout::new(&stripe_key(), Some(&stack_var("STRIPE_API_BASE")));
+    let sent = NewSession {
+        customer_id: c.customer.clone(),
+        price_id: PRICE.into(),
+        client_reference_id: c.id.clone(),
+        success_url: settings.success_url.clone(),
+        cancel_url: settings.cancel_url.clone(),
+        metadata: cello_metadata(&user),
+        discount: Some(checkout::discount::Discount {
+            coupon: COUPON.into(),
+            percent_off: 50,
+            months: 3,
+        }),
+        allow_promotion_codes: settings.allow_promotion_codes,
+        expires_at: plan + settings.session_seconds,
+    };
+    let orphan = stripe
+        .create_session(&sent, &idempotency_key(&c.id, PRICE, plan, Some(COUPON)))
+        .await
+        .unwrap();
+
+    // The next click takes the plan over and repeats the same request: Stripe answers with the
+    // session the crashed attempt made, and there is still only one.
+    let (status, answer) = checkout(&c, PRICE).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["sessionId"], orphan.id.as_str());
+    assert_eq!(answer["expiresAt"], plan + settings.session_seconds);
+    assert_eq!(stripe_sessions(&c.customer).await.len(), 1);
+}
