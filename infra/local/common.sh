@@ -22,6 +22,8 @@ WATCH_PORT=$((base + 3))
 FRONTEND_PORT=$((base + 4))
 BROWSER_STANDIN_PORT=$((base + 5))
 CELLO_PORT=$((base + 6))
+# base+7 and base+8 are free for further stand-ins; the replay stage's second watch uses base+9.
+REPLAY_WATCH_PORT=$((base + 9))
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
