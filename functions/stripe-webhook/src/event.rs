@@ -80,6 +80,26 @@ pub struct Object {
     pub payment_intent: IdRef,
     /// Listed on charges before API 2022-11-15; absent unless expanded since.
     pub refunds: Maybe<List<Refund>>,
+    // Checkout Session.
+    pub client_reference_id: Text,
+    pub mode: Text,
+    /// At most one: `{coupon, promotion_code}`, the coupon an id or the expanded object. A
+    /// bare array (not wrapped in `Maybe`, which reads only objects).
+    pub discounts: List<SessionDiscount>,
+    pub total_details: Maybe<TotalDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionDiscount {
+    pub coupon: IdRef,
+    pub promotion_code: IdRef,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TotalDetails {
+    pub amount_discount: Int,
 }
 
 /// The metadata keys Cello's signup tracking puts on the customer.
