@@ -49,7 +49,8 @@ class RealTemplate(unittest.TestCase):
 
     def test_sees_every_package_and_route(self):
         self.assertEqual(
-            {p.name for p in CODE.packages.values()}, {"cello-token", "signup", "stripe-webhook"}
+            {p.name for p in CODE.packages.values()},
+            {"cello-token", "signup", "stripe-webhook", "checkout"},
         )
         self.assertEqual(set(ct.routes(TEMPLATE)), ct.REQUIRED_ROUTES)
 
@@ -85,6 +86,13 @@ class Authorizers(unittest.TestCase):
         # Not a failure: DefaultAuthorizer protects it, in the template and in SAM's output.
         t = mutated(lambda t: event(t, "SignupFunction").pop("Auth"))
         self.assertEqual(problems(t), [])
+
+    def test_checkout_routes_losing_their_authorizer_fail(self):
+        for name, key in (("Checkout", "POST /checkout"), ("Discount", "GET /checkout/discount")):
+            t = mutated(lambda t: props(t, "CheckoutFunction")["Events"][name]["Properties"]["Auth"].update(Authorizer="NONE"))
+            found = problems(t)
+            self.assertProblem(found, f"route {key} (CheckoutFunction) has no JWT authorizer")
+            self.assertProblem(found, f"translated HttpApi: {key} is not protected")
 
     def test_webhook_behind_the_authorizer_fails(self):
         t = mutated(lambda t: event(t, "StripeWebhookFunction")["Auth"].update(Authorizer="UserJwt"))
@@ -147,6 +155,20 @@ class Iam(unittest.TestCase):
     def test_code_calling_an_ungranted_operation_fails(self):
         code = with_code("functions/cello-token", "let out = client.query().table_name(t).send().await;")
         self.assertProblem(problems(code=code), "function CelloTokenFunction: functions/cello-token/src calls what dynamodb:Query authorizes")
+
+    def test_a_grant_no_code_calls_fails(self):
+        # checkout only reads, claims and records: DeleteItem or Scan would be more than it needs.
+        # (PutItem is not caught here: shared's user store calls it, for signup.)
+        for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"):
+            t = mutated(lambda t: role_statements(t, "CheckoutRole")[1]["Action"].append(action))
+            self.assertTrue(
+                any(f"CheckoutFunction: its role grants {action}" in p for p in problems(t)),
+                action,
+            )
+
+    def test_checkout_without_query_fails(self):
+        t = mutated(lambda t: role_statements(t, "CheckoutRole")[1]["Action"].remove("dynamodb:Query"))
+        self.assertTrue(any("CheckoutFunction: functions/checkout/src calls what dynamodb:Query" in p for p in problems(t)))
 
     def test_transaction_elements_need_their_item_actions(self):
         code = with_code("functions/cello-token", "let c = ConditionCheck::builder().table_name(t);")

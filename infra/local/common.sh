@@ -50,6 +50,11 @@ stack_env() {
   export LOCAL_FRONTEND_URL="http://127.0.0.1:$FRONTEND_PORT"
   export LOCAL_BROWSER_STANDIN_PORT="$BROWSER_STANDIN_PORT"
   export RUST_LOG=${RUST_LOG:-info}
+  # checkout: the prices and coupons infra/local/stripe-checkout-seed.json creates in the stand-in.
+  export CHECKOUT_PRICES=price_local_pro_monthly,price_local_pro_yearly
+  export CHECKOUT_COUPONS="50%x3=cello-new-user-50-3m,25%x1=cello-new-user-25-1m"
+  export CHECKOUT_SUCCESS_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=success&session_id={CHECKOUT_SESSION_ID}"
+  export CHECKOUT_CANCEL_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=cancel"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

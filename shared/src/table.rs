@@ -14,6 +14,8 @@
 //! | charge | `CUSTOMER#<customer id>` | `CHARGE#<id>` | webhook, only by a newer `version` |
 //! | paid invoice | `CUSTOMER#<customer id>` | `INVOICE#<id>` | webhook, once |
 //! | refund | `CUSTOMER#<customer id>` | `REFUND#<key>` | webhook, once |
+//! | completed Checkout Session | `CUSTOMER#<customer id>` | `CHECKOUT_SESSION#<cs id>` | webhook, once: `sessionId`, `subscriptionId`, `userId`, `coupon` (or null), `completedAt`, `livemode`, `created` |
+//! | open checkout session per price | `USER#<user id>` | `CHECKOUT#<price id>` | checkout, under a claim: `planId`, `sessionId`, `url`, `priceId`, `expiresAt`, `discount` (or null), `reason`, `createdAt`, `ttl` (a week after `expiresAt`) |
 //! | other-mode event noted | `CUSTOMER#<customer id>` | `MODE_MISMATCH` | webhook, the latest ignored event of the other Stripe mode (read by the doctor) |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
 //! | component health | `HEALTH` | `<component>`, e.g. `TOKEN_MINTED` | cello-token, at most once per container per few minutes; read by the doctor |

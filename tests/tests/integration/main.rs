@@ -5,6 +5,7 @@
 
 mod cello_api;
 mod cello_token;
+mod checkout;
 mod doctor;
 mod foundation;
 mod signup;

@@ -24,6 +24,7 @@ fn record_item(effect: &Effect, pk: String, sk: &str) -> Result<Item, StoreError
         Effect::Charge(r) => to_item(r, pk, sk),
         Effect::Invoice(r) => to_item(r, pk, sk),
         Effect::Refund(r) => to_item(r, pk, sk),
+        Effect::Checkout(r) => to_item(r, pk, sk),
     }
 }
 

@@ -39,6 +39,7 @@ fn value(effect: &Effect) -> serde_json::Value {
         Effect::Charge(r) => serde_json::to_value(r),
         Effect::Invoice(r) => serde_json::to_value(r),
         Effect::Refund(r) => serde_json::to_value(r),
+        Effect::Checkout(r) => serde_json::to_value(r),
     };
     v.expect("records serialise")
 }

@@ -9,7 +9,8 @@ pub mod dynamodb;
 pub mod memory;
 
 use crate::effects::{
-    ChargeState, CustomerState, Effect, PaidInvoice, RefundRecord, SubscriptionState,
+    ChargeState, CheckoutCompletion, CustomerState, Effect, PaidInvoice, RefundRecord,
+    SubscriptionState,
 };
 use serde::de::DeserializeOwned;
 use shared::table::{StoreError, keys};
@@ -38,6 +39,7 @@ pub struct CustomerBilling {
     pub charges: Vec<ChargeState>,
     pub invoices: Vec<PaidInvoice>,
     pub refunds: Vec<RefundRecord>,
+    pub checkouts: Vec<CheckoutCompletion>,
 }
 
 /// An event of the other Stripe mode, acknowledged and ignored, noted on its customer so the
@@ -131,6 +133,11 @@ fn placement(effect: &Effect) -> (String, String, Rule<'_>) {
             format!("REFUND#{}", r.refund_key),
             Rule::Once,
         ),
+        Effect::Checkout(c) => (
+            pk(&c.customer_id),
+            format!("CHECKOUT_SESSION#{}", c.session_id),
+            Rule::Once,
+        ),
     }
 }
 
@@ -152,6 +159,7 @@ fn assemble<D: Decode>(
             "CHARGE" => b.charges.push(item.decode()?),
             "INVOICE" => b.invoices.push(item.decode()?),
             "REFUND" => b.refunds.push(item.decode()?),
+            "CHECKOUT_SESSION" => b.checkouts.push(item.decode()?),
             _ => {}
         }
     }
@@ -160,5 +168,6 @@ fn assemble<D: Decode>(
     b.charges.sort_by(|a, b| a.charge_id.cmp(&b.charge_id));
     b.invoices.sort_by(|a, b| a.invoice_id.cmp(&b.invoice_id));
     b.refunds.sort_by(|a, b| a.refund_key.cmp(&b.refund_key));
+    b.checkouts.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     Ok(b)
 }
