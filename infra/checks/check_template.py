@@ -17,6 +17,11 @@
    operation that neither its function's code nor the shared crate calls.
 6. samconfig.toml beside the template only overrides parameters the template has, with allowed
    values.
+7. Each command package (`[package.metadata.cello] kind = "command"`, like the doctor: run by an
+   operator, not deployed as a Lambda) has exactly one AWS::IAM::ManagedPolicy marked
+   `Metadata: {Command: <package>}` that allows only read actions (Get*, Query, Scan, Describe*,
+   List*, BatchGet*), grants each SDK read its code calls, and the code calls no write: no write
+   SDK operation, no Stripe or Cello request that changes anything.
 
 Run: .local/venv/bin/python infra/checks/check_template.py [--template PATH]
 Exit status 1 with one line per problem; 0 with a summary when everything holds.
@@ -130,12 +135,14 @@ class Package:
     name: str
     dir: str  # relative to the repo root, e.g. functions/signup
     sources: list[str] = field(default_factory=list)  # its own .rs files, test modules removed
+    kind: str = "lambda"  # or "command" ([package.metadata.cello] kind)
 
 
 @dataclass
 class Code:
-    packages: dict[str, Package]  # by package dir
+    packages: dict[str, Package]  # the Lambda packages, by package dir
     shared_sources: list[str]
+    commands: dict[str, Package] = field(default_factory=dict)  # command packages, by dir
 
 
 def strip_test_modules(src: str) -> str:
@@ -159,12 +166,14 @@ def read_sources(root: Path) -> list[str]:
 
 
 def scan_code(repo: Path) -> Code:
-    packages = {}
+    packages, commands = {}, {}
     for manifest in sorted((repo / "functions").glob("*/Cargo.toml")):
-        name = tomllib.loads(manifest.read_text())["package"]["name"]
+        pkg = tomllib.loads(manifest.read_text())["package"]
+        kind = pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda")
         rel = manifest.parent.relative_to(repo).as_posix()
-        packages[rel] = Package(name, rel, read_sources(manifest.parent / "src"))
-    return Code(packages, read_sources(repo / "shared" / "src"))
+        found = Package(pkg["name"], rel, read_sources(manifest.parent / "src"), kind)
+        (commands if kind == "command" else packages)[rel] = found
+    return Code(packages, read_sources(repo / "shared" / "src"), commands)
 
 
 def env_reads(sources: list[str]) -> set[str]:
@@ -510,6 +519,65 @@ def check_permissions(t: dict, code: Code, template_dir: Path, repo: Path) -> li
 
 
 # ----------------------------------------------------------------------------------------------
+# 7. Commands: read-only managed policies, read-only code
+
+READ_VERBS = ("Get", "Query", "Scan", "Describe", "List", "BatchGet")
+# What a command's code must never call: SDK writes, and requests to Stripe or Cello that
+# change something (the doctor reads Stripe with GETs and Cello with lookups only).
+WRITE_CALLS = {
+    r"\.(?:put_item|update_item|delete_item|batch_write_item|transact_write_items)\(\)": "a DynamoDB write",
+    r"\b(?:Put|Update|Delete|ConditionCheck)::builder\(\)": "a DynamoDB transaction write",
+    r"\.(?:put_secret_value|update_secret|create_secret|delete_secret)\(\)": "a Secrets Manager write",
+    r"StripeMethod::(?:Post|Delete)": "a Stripe POST/DELETE",
+    r"\b(?:Create|Update|Delete)[A-Z]\w*::new\(": "a Stripe create/update/delete request",
+    r"\.(?:send_event|depersonalize)\(": "a Cello API write",
+    r"\.(?:transact|apply|note_minted|note_mode_mismatch|create_user)\(": "a write through a store port",
+}
+
+
+def is_read_action(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return any(verb.startswith(v) for v in READ_VERBS)
+
+
+def command_policies(t: dict, name: str) -> list[tuple[str, dict]]:
+    return [
+        (rid, r.get("Properties", {}).get("PolicyDocument", {}))
+        for rid, r in resources(t, "AWS::IAM::ManagedPolicy").items()
+        if r.get("Metadata", {}).get("Command") == name
+    ]
+
+
+def check_commands(t: dict, code: Code) -> list[str]:
+    problems = []
+    for pkg in code.commands.values():
+        policies = command_policies(t, pkg.name)
+        if len(policies) != 1:
+            problems.append(
+                f"command {pkg.name} ({pkg.dir}) needs exactly one AWS::IAM::ManagedPolicy with "
+                f"Metadata.Command {pkg.name!r}, found {len(policies)}"
+            )
+            continue
+        rid, doc = policies[0]
+        granted = set()
+        for i, st in enumerate(as_list(doc.get("Statement", []))):
+            if st.get("Effect") != "Allow":
+                problems.append(f"{rid} statement {i}: only Allow statements belong in a read-only policy")
+                continue
+            for action in strings_in(st.get("Action", [])):
+                granted.add(action)
+                if not is_read_action(action):
+                    problems.append(f"{rid} statement {i}: {action} is not a read action; {pkg.name}'s policy must be read-only")
+        for action in sorted(sdk_actions(pkg.sources) - granted):
+            problems.append(f"command {pkg.name}: {pkg.dir}/src calls what {action} authorizes, but {rid} lacks it")
+        for src in pkg.sources:
+            for pat, what in WRITE_CALLS.items():
+                for m in re.finditer(pat, src):
+                    problems.append(f"command {pkg.name}: {pkg.dir}/src makes {what} ({m.group(0)}); it must only read")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
 # 6. samconfig.toml
 
 
@@ -539,6 +607,7 @@ def run_checks(t: dict, code: Code, template_dir: Path, repo: Path, translated: 
         + check_iam(t)
         + check_env(t, code, template_dir, repo)
         + check_permissions(t, code, template_dir, repo)
+        + check_commands(t, code)
     )
     if translated is None:
         try:
@@ -567,6 +636,7 @@ def main() -> int:
     fns = resources(t, "AWS::Serverless::Function")
     print(
         f"template check: {len(fns)} functions ↔ {len(code.packages)} packages, "
+        f"{len(code.commands)} command(s) with read-only policies, "
         f"{len(routes(t))} routes (public: {', '.join(sorted(PUBLIC_ROUTES))}), "
         "no wildcard IAM, env vars and permissions match the code, samconfig.toml overrides valid"
     )

@@ -141,6 +141,14 @@ pub struct SubscriptionState {
     pub current_period_end: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at_period_end: Option<bool>,
+    /// When the subscription started (`start_date`), and its discount as this event shows it
+    /// (the coupon, when it began): the doctor checks the discount was there from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_coupon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_start: Option<i64>,
     pub version: String,
 }
 
@@ -272,6 +280,20 @@ impl Ignored {
     }
 }
 
+/// The customer a handled event is about: the object itself for customer events, the
+/// object's `customer` otherwise.
+pub fn customer_of(event: &Event, kind: &str) -> Option<String> {
+    let kind = EventType::parse(kind)?;
+    let object = event.object()?;
+    let id = match kind {
+        EventType::CustomerCreated | EventType::CustomerUpdated | EventType::CustomerDeleted => {
+            object.id.get()
+        }
+        _ => object.customer.get(),
+    };
+    id.map(str::to_owned)
+}
+
 /// The effects of a handled event of type `kind`, created at `created`, with id `event_id`.
 pub fn plan(
     event: &Event,
@@ -316,6 +338,7 @@ pub fn plan(
             .and_then(|i| i.price.get().or(i.plan.get()))
             .or(object.plan.get());
         let (interval, interval_count) = price.map(price_interval).unwrap_or((None, None));
+        let discount = object.discounts.first().or(object.discount.get());
         return Ok(vec![Effect::Subscription(SubscriptionState {
             subscription_id: id,
             customer_id,
@@ -331,6 +354,14 @@ pub fn plan(
                 .get()
                 .or_else(|| item.and_then(|i| i.current_period_end.get())),
             cancel_at_period_end: object.cancel_at_period_end.get(),
+            start_date: object.start_date.get(),
+            discount_coupon: discount.and_then(|d| {
+                d.coupon
+                    .get()
+                    .or_else(|| d.source.get().and_then(|s| s.coupon.get()))
+                    .map(str::to_owned)
+            }),
+            discount_start: discount.and_then(|d| d.start.get()),
             version,
         })]);
     }
@@ -572,6 +603,23 @@ mod tests {
         assert_eq!(s.plan_name.as_deref(), Some("pro"));
         assert_eq!(s.cello_interval.as_deref(), Some("quarterly"));
         assert_eq!(s.current_period_end, Some(99));
+        assert_eq!((s.start_date, s.discount_coupon.as_deref()), (None, None));
+
+        let effects = plan_of(
+            r#"{"id":"evt_d","type":"customer.subscription.updated","created":10,"data":{"object":{
+                "id":"sub_1","customer":"cus_1","start_date":5,
+                "discount":{"coupon":{"id":"LEGACY","percent_off":50},"start":9},
+                "discounts":["di_unexpanded",{"id":"di_1","source":{"coupon":"CELLO50"},"start":7}]}}}"#,
+        )
+        .unwrap();
+        let Effect::Subscription(s) = &effects[0] else {
+            panic!()
+        };
+        assert_eq!(s.start_date, Some(5));
+        assert_eq!(
+            (s.discount_coupon.as_deref(), s.discount_start),
+            (Some("CELLO50"), Some(7))
+        );
 
         let effects = plan_of(
             r#"{"id":"evt_3","type":"invoice.paid","created":10,"data":{"object":{

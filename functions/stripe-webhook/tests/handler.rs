@@ -395,6 +395,14 @@ async fn the_other_mode_and_other_types_are_acknowledged_and_ignored() {
         assert_eq!(json["reason"], reason);
     }
     assert_eq!(w.store.writes.load(Ordering::SeqCst), 0);
+    // The other mode's event is noted on its customer for the doctor (test and live mixed).
+    let noted = w.store.mode_mismatches.lock().unwrap().clone();
+    assert_eq!(noted.len(), 1, "{noted:?}");
+    let note = noted.values().next().unwrap();
+    assert_eq!(
+        (note.kind.as_str(), note.livemode),
+        ("invoice.paid", Some(true))
+    );
 
     // The same test-mode event on a live environment is ignored too.
     let live = Webhook {

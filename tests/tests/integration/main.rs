@@ -6,6 +6,7 @@
 mod cello_api;
 mod cello_token;
 mod checkout;
+mod doctor;
 mod foundation;
 mod signup;
 mod webhook;

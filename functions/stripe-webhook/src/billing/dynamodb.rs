@@ -111,6 +111,22 @@ impl BillingStore for Table {
         Ok(())
     }
 
+    async fn note_mode_mismatch(&self, note: &ModeMismatch) -> Result<(), StoreError> {
+        let item = to_item(
+            note,
+            keys::customer_partition(&note.customer_id),
+            MODE_MISMATCH_SK,
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn customer_billing(&self, customer_id: &str) -> Result<CustomerBilling, StoreError> {
         let (pk, _) = keys::customer(customer_id);
         let mut items = Vec::new();

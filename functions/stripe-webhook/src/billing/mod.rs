@@ -42,6 +42,22 @@ pub struct CustomerBilling {
     pub checkouts: Vec<CheckoutCompletion>,
 }
 
+/// An event of the other Stripe mode, acknowledged and ignored, noted on its customer so the
+/// doctor can name test and live mixed: `CUSTOMER#<id>` / `MODE_MISMATCH`, the latest one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeMismatch {
+    pub customer_id: String,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
+    pub last_at: i64,
+}
+
+pub const MODE_MISMATCH_SK: &str = "MODE_MISMATCH";
+
 /// The port.
 pub trait BillingStore: Send + Sync {
     /// Whether the event's effects are known to have been applied.
@@ -57,6 +73,12 @@ pub trait BillingStore: Send + Sync {
         event_id: &str,
         event_type: &str,
         expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes an event of the other mode on its customer (one item, overwritten).
+    fn note_mode_mismatch(
+        &self,
+        note: &ModeMismatch,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn customer_billing(
