@@ -6,7 +6,9 @@
 //     the API read the cookie).
 //  4. On every login: POST /cello/token, then cello.boot(...) exactly as Cello's docs show,
 //     and a fresh token through window.Cello("updateToken", ...) when Cello asks for one.
-//  5. GET /credits: the credits Cello's rewards granted the person, newest first, paged.
+//  5. The pricing card: GET /checkout/discount shows the new-user discount the backend decided;
+//     Subscribe calls POST /checkout and follows the Checkout Session's URL to Stripe's page.
+//  6. GET /credits: the credits Cello's rewards granted the person, newest first, paged.
 // Every API error is shown to the person with its code, message and request id.
 (function () {
   'use strict';
@@ -98,18 +100,27 @@
   }
 
   async function postJson(url, body, token) {
-    const headers = { 'Content-Type': 'application/json' };
+    return callJson('POST', url, body, token);
+  }
+
+  async function getJson(url, token) {
+    return callJson('GET', url, undefined, token);
+  }
+
+  async function callJson(method, url, body, token) {
+    const headers = {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
     let resp;
     try {
       resp = await fetch(url, {
-        method: 'POST',
+        method,
         mode: 'cors',
         // Sends the cookies of the API's site: the `cello-referral` fallback when the API
         // shares the page's site. The API must answer with Access-Control-Allow-Credentials.
         credentials: 'include',
         headers,
-        body: JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
       });
     } catch (e) {
@@ -133,30 +144,6 @@
       throw new ApiFailure(error, resp.status, resp.headers.get('Retry-After'));
     }
     return { status: resp.status, data };
-  }
-
-  async function getJson(url, token) {
-    let resp;
-    try {
-      resp = await fetch(url, {
-        mode: 'cors',
-        credentials: 'include',
-        headers: { Authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-      });
-    } catch (e) {
-      throw new ApiFailure({
-        code: e && e.name === 'TimeoutError' ? 'timeout' : 'network_or_cors',
-        message: `The browser could not call ${new URL(url, location.href).origin} (not running, or its CORS policy does not allow ${location.origin}).`,
-      });
-    }
-    let data = null;
-    try { data = await resp.json(); } catch (e) { /* not JSON: reported below */ }
-    if (!resp.ok) {
-      const error = (data && data.error) || { code: `http_${resp.status}`, message: resp.statusText || 'request failed' };
-      throw new ApiFailure(error, resp.status, resp.headers.get('Retry-After'));
-    }
-    return data;
   }
 
   // ---- 2. sign in (local stand-in for the identity provider) ------------------------------
@@ -246,7 +233,73 @@
     loadCelloScript();
   }
 
-  // ---- 5. credits ----------------------------------------------------------------------------
+  // ---- 5. subscribe, with the discount decided by the backend --------------------------------
+
+  const REASONS = {
+    referred_new_user: 'your referral discount',
+    cello_reward: 'your referral discount, confirmed by Cello',
+    cello_unreachable_fallback: 'your referral discount',
+    no_referral: 'nobody referred you',
+    already_subscribed: 'you have subscribed before',
+    not_eligible_at_cello: 'Cello says this referral earns no discount',
+    no_coupon_for_reward: 'no coupon is configured for your referral reward',
+    cello_unreachable: 'the referral discount could not be confirmed',
+  };
+
+  function describeOffer({ discount, reason }) {
+    const why = REASONS[reason] || reason;
+    return discount
+      ? `${discount.percentOff}% off for ${discount.months} month${discount.months === 1 ? '' : 's'} (${why})`
+      : `No new-user discount (${why})`;
+  }
+
+  async function showOffer() {
+    const button = $('subscribe');
+    try {
+      const { data } = await getJson(config.checkoutDiscountUrl, session.token);
+      $('offer').textContent = describeOffer(data);
+      button.disabled = false;
+      step(`GET /checkout/discount → ${data.discount ? data.discount.coupon : 'no discount'} (${data.reason})`);
+    } catch (e) {
+      button.disabled = true;
+      if (e.code === 'not_signed_up' || e.code === 'signup_incomplete') {
+        $('offer').textContent = 'Sign up to subscribe.';
+      } else {
+        showError(e);
+      }
+    }
+  }
+
+  async function subscribe() {
+    const button = $('subscribe');
+    button.disabled = true;
+    clearError();
+    try {
+      const { status, data } = await postJson(config.checkoutUrl, { priceId: config.priceId }, session.token);
+      step(`POST /checkout → ${status} session ${data.sessionId} ` +
+        `${data.discount ? `with ${data.discount.coupon}` : 'without a discount'}: opening Stripe's page`);
+      location.assign(data.url);
+    } catch (e) {
+      showError(e);
+      button.disabled = false;
+    }
+  }
+
+  $('subscribe').addEventListener('click', subscribe);
+
+  function showCheckoutReturn() {
+    const params = new URLSearchParams(location.search);
+    const outcome = params.get('checkout');
+    if (outcome === 'success') {
+      const id = params.get('session_id') || '';
+      $('offer').textContent = 'Subscribed. Thank you!';
+      step(`Back from Stripe's page: subscribed (session ${/^[A-Za-z0-9_]{1,200}$/.test(id) ? id : 'unknown'})`);
+    } else if (outcome === 'cancel') {
+      step('Back from Stripe\'s page: checkout cancelled', 'err');
+    }
+  }
+
+  // ---- 6. credits ----------------------------------------------------------------------------
 
   let nextCursor = null;
 
@@ -262,7 +315,7 @@
     const url = new URL(config.creditsUrl, location.href);
     url.searchParams.set('limit', '10');
     if (more && nextCursor) url.searchParams.set('cursor', nextCursor);
-    const data = await getJson(url.toString(), session.token);
+    const { data } = await getJson(url.toString(), session.token);
     if (!more) $('ledger').replaceChildren();
     $('balance').textContent = String(data.balance);
     data.entries.forEach((e) => $('ledger').append(ledgerLine(e)));
@@ -296,6 +349,7 @@
       await signIn(values);
       if (action === 'signup') await signUp(values);
       await bootCello(values.language);
+      await showOffer();
       await showCredits();
     } catch (e) {
       showError(e);
@@ -309,4 +363,5 @@
   form.elements.sub.value = `user-${suffix}`;
   form.elements.email.value = `ada+${suffix}@example.com`;
   captureReferral();
+  showCheckoutReturn();
 })();

@@ -3,7 +3,7 @@
 
 1. Every package under functions/ has exactly one AWS::Serverless::Function built from it with
    cargo-lambda (arm64, provided.al2023, bootstrap), and every such function has a package.
-2. The user routes (/cello/token, /signup) resolve to the JWT authorizer, the Stripe webhook
+2. The user routes (/cello/token, /signup, /checkout, /checkout/discount) resolve to the JWT authorizer, the Stripe webhook
    to none; checked both in the SAM template and in SAM's own translation of it (the OpenAPI
    document API Gateway receives), so a misunderstanding of SAM's defaults cannot hide.
 3. No IAM statement allows a wildcard action or a wildcard resource, or uses NotAction /
@@ -12,10 +12,16 @@
    template sets is read by shared/src or functions/<package>/src, and every variable the code
    reads is set, unless it is one of the documented exceptions below (local-only settings, the
    env-var secret fallback, settings whose defaults are right in AWS).
-5. Each DynamoDB or Secrets Manager operation a function's own code calls is granted to it, and
-   each one the shared crate calls is granted to some function.
+5. Each DynamoDB or Secrets Manager operation a function's own code calls is granted to it,
+   each one the shared crate calls is granted to some function, and no role grants such an
+   operation that neither its function's code nor the shared crate calls.
 6. samconfig.toml beside the template only overrides parameters the template has, with allowed
    values.
+7. Each command package (`[package.metadata.cello] kind = "command"`, like the doctor: run by an
+   operator, not deployed as a Lambda) has exactly one AWS::IAM::ManagedPolicy marked
+   `Metadata: {Command: <package>}` that allows only read actions (Get*, Query, Scan, Describe*,
+   List*, BatchGet*), grants each SDK read its code calls, and the code calls no write: no write
+   SDK operation, no Stripe or Cello request that changes anything.
 
 Run: .local/venv/bin/python infra/checks/check_template.py [--template PATH]
 Exit status 1 with one line per problem; 0 with a summary when everything holds.
@@ -41,6 +47,8 @@ REQUIRED_ROUTES = {
     "POST /cello/token",
     "POST /signup",
     "POST /stripe/webhook",
+    "POST /checkout",
+    "GET /checkout/discount",
     "POST /cello/rewards",
     "GET /credits",
     "DELETE /account",
@@ -71,6 +79,7 @@ DEFAULTED_IN_AWS = {
     "SECRET_SOURCE": "defaults to secretsmanager",
     "SECRET_CACHE_TTL_SECONDS": "defaults to 300 s",
     "SIGNUP_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the signup function's timeout",
+    "CHECKOUT_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the checkout function's timeout",
     "INIT_TIMING": "off unless 1: the perf harness's init breakdown (shared/src/init.rs)",
     "CELLO_API_ENV": "read only by functions built with shared's cello-api feature; defaults to "
     "sandbox, and the functions that call Cello's API set it from the CelloEnvironment parameter",
@@ -131,12 +140,14 @@ class Package:
     name: str
     dir: str  # relative to the repo root, e.g. functions/signup
     sources: list[str] = field(default_factory=list)  # its own .rs files, test modules removed
+    kind: str = "lambda"  # or "command" ([package.metadata.cello] kind)
 
 
 @dataclass
 class Code:
-    packages: dict[str, Package]  # by package dir
+    packages: dict[str, Package]  # the Lambda packages, by package dir
     shared_sources: list[str]
+    commands: dict[str, Package] = field(default_factory=dict)  # command packages, by dir
 
 
 def strip_test_modules(src: str) -> str:
@@ -160,12 +171,14 @@ def read_sources(root: Path) -> list[str]:
 
 
 def scan_code(repo: Path) -> Code:
-    packages = {}
+    packages, commands = {}, {}
     for manifest in sorted((repo / "functions").glob("*/Cargo.toml")):
-        name = tomllib.loads(manifest.read_text())["package"]["name"]
+        pkg = tomllib.loads(manifest.read_text())["package"]
+        kind = pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda")
         rel = manifest.parent.relative_to(repo).as_posix()
-        packages[rel] = Package(name, rel, read_sources(manifest.parent / "src"))
-    return Code(packages, read_sources(repo / "shared" / "src"))
+        found = Package(pkg["name"], rel, read_sources(manifest.parent / "src"), kind)
+        (commands if kind == "command" else packages)[rel] = found
+    return Code(packages, read_sources(repo / "shared" / "src"), commands)
 
 
 def env_reads(sources: list[str]) -> set[str]:
@@ -189,6 +202,12 @@ UNCALLED_AT_RUNTIME = {
     "side of the webhook's records, for tests and readers of the records; the webhook only writes",
 }
 SHARED_UNUSED_BY_FUNCTIONS: dict[str, str] = {}
+# Grants no code of the function (its own or shared's) calls: least privilege says drop them.
+# Found by check_permissions' over-grant rule when it was added; listed until their roles drop them.
+GRANTED_BUT_UNCALLED = {
+    ("functions/signup", "dynamodb:ConditionCheckItem"): "no ConditionCheck in signup's transactions today",
+    ("functions/stripe-webhook", "dynamodb:ConditionCheckItem"): "the webhook writes no transaction",
+}
 
 
 def sdk_actions(sources: list[str]) -> set[str]:
@@ -494,8 +513,72 @@ def check_permissions(t: dict, code: Code, template_dir: Path, repo: Path) -> li
         uncalled = {a for (d, a) in UNCALLED_AT_RUNTIME if d == pkg.dir}
         for action in sorted(sdk_actions(pkg.sources) - granted - uncalled):
             problems.append(f"function {fid}: {pkg.dir}/src calls what {action} authorizes, but its role lacks it")
+        # Least privilege the other way: a data-plane grant that no code the function runs calls.
+        called = sdk_actions(pkg.sources) | sdk_actions(code.shared_sources)
+        known = {a for (d, a) in GRANTED_BUT_UNCALLED if d == pkg.dir}
+        for action in sorted(a for a in granted - called - known if a.startswith(("dynamodb:", "secretsmanager:"))):
+            problems.append(f"function {fid}: its role grants {action}, which neither {pkg.dir}/src nor shared/src calls")
     for action in sorted(sdk_actions(code.shared_sources) - all_granted - SHARED_UNUSED_BY_FUNCTIONS.keys()):
         problems.append(f"shared/src calls what {action} authorizes, but no function's role has it")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. Commands: read-only managed policies, read-only code
+
+READ_VERBS = ("Get", "Query", "Scan", "Describe", "List", "BatchGet")
+# What a command's code must never call: SDK writes, and requests to Stripe or Cello that
+# change something (the doctor reads Stripe with GETs and Cello with lookups only).
+WRITE_CALLS = {
+    r"\.(?:put_item|update_item|delete_item|batch_write_item|transact_write_items)\(\)": "a DynamoDB write",
+    r"\b(?:Put|Update|Delete|ConditionCheck)::builder\(\)": "a DynamoDB transaction write",
+    r"\.(?:put_secret_value|update_secret|create_secret|delete_secret)\(\)": "a Secrets Manager write",
+    r"StripeMethod::(?:Post|Delete)": "a Stripe POST/DELETE",
+    r"\b(?:Create|Update|Delete)[A-Z]\w*::new\(": "a Stripe create/update/delete request",
+    r"\.(?:send_event|depersonalize)\(": "a Cello API write",
+    r"\.(?:transact|apply|note_minted|note_mode_mismatch|create_user)\(": "a write through a store port",
+}
+
+
+def is_read_action(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return any(verb.startswith(v) for v in READ_VERBS)
+
+
+def command_policies(t: dict, name: str) -> list[tuple[str, dict]]:
+    return [
+        (rid, r.get("Properties", {}).get("PolicyDocument", {}))
+        for rid, r in resources(t, "AWS::IAM::ManagedPolicy").items()
+        if r.get("Metadata", {}).get("Command") == name
+    ]
+
+
+def check_commands(t: dict, code: Code) -> list[str]:
+    problems = []
+    for pkg in code.commands.values():
+        policies = command_policies(t, pkg.name)
+        if len(policies) != 1:
+            problems.append(
+                f"command {pkg.name} ({pkg.dir}) needs exactly one AWS::IAM::ManagedPolicy with "
+                f"Metadata.Command {pkg.name!r}, found {len(policies)}"
+            )
+            continue
+        rid, doc = policies[0]
+        granted = set()
+        for i, st in enumerate(as_list(doc.get("Statement", []))):
+            if st.get("Effect") != "Allow":
+                problems.append(f"{rid} statement {i}: only Allow statements belong in a read-only policy")
+                continue
+            for action in strings_in(st.get("Action", [])):
+                granted.add(action)
+                if not is_read_action(action):
+                    problems.append(f"{rid} statement {i}: {action} is not a read action; {pkg.name}'s policy must be read-only")
+        for action in sorted(sdk_actions(pkg.sources) - granted):
+            problems.append(f"command {pkg.name}: {pkg.dir}/src calls what {action} authorizes, but {rid} lacks it")
+        for src in pkg.sources:
+            for pat, what in WRITE_CALLS.items():
+                for m in re.finditer(pat, src):
+                    problems.append(f"command {pkg.name}: {pkg.dir}/src makes {what} ({m.group(0)}); it must only read")
     return problems
 
 
@@ -529,6 +612,7 @@ def run_checks(t: dict, code: Code, template_dir: Path, repo: Path, translated: 
         + check_iam(t)
         + check_env(t, code, template_dir, repo)
         + check_permissions(t, code, template_dir, repo)
+        + check_commands(t, code)
     )
     if translated is None:
         try:
@@ -557,6 +641,7 @@ def main() -> int:
     fns = resources(t, "AWS::Serverless::Function")
     print(
         f"template check: {len(fns)} functions ↔ {len(code.packages)} packages, "
+        f"{len(code.commands)} command(s) with read-only policies, "
         f"{len(routes(t))} routes (public: {', '.join(sorted(PUBLIC_ROUTES))}), "
         "no wildcard IAM, env vars and permissions match the code, samconfig.toml overrides valid"
     )

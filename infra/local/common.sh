@@ -22,6 +22,8 @@ WATCH_PORT=$((base + 3))
 FRONTEND_PORT=$((base + 4))
 BROWSER_STANDIN_PORT=$((base + 5))
 CELLO_PORT=$((base + 6))
+# base+7 and base+8 are free for further stand-ins; the replay stage's second watch uses base+9.
+REPLAY_WATCH_PORT=$((base + 9))
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
@@ -51,6 +53,11 @@ stack_env() {
   # deletion are on locally so the tests exercise them (both off by default in a stack).
   export CELLO_ENV=sandbox ACCOUNT_DELETION=enabled ERASE_STRIPE_CUSTOMER=delete
   export RUST_LOG=${RUST_LOG:-info}
+  # checkout: the prices and coupons infra/local/stripe-checkout-seed.json creates in the stand-in.
+  export CHECKOUT_PRICES=price_local_pro_monthly,price_local_pro_yearly
+  export CHECKOUT_COUPONS="50%x3=cello-new-user-50-3m,25%x1=cello-new-user-25-1m"
+  export CHECKOUT_SUCCESS_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=success&session_id={CHECKOUT_SESSION_ID}"
+  export CHECKOUT_CANCEL_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=cancel"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -41,7 +41,8 @@ case "${1:-}" in
     trap '[ "$started_ok" = 1 ] || stop_all' EXIT
     start_one dynamodb "$DYNAMODB_PORT" moto_server -H 127.0.0.1 -p "$DYNAMODB_PORT"
     start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
-    start_one stripe "$STRIPE_PORT" localstripe --port "$STRIPE_PORT" --from-scratch
+    # localstripe with Checkout Sessions registered on it (infra/local/localstripe_checkout.py).
+    start_one stripe "$STRIPE_PORT" python "$REPO_ROOT/infra/local/localstripe_checkout.py" --port "$STRIPE_PORT" --from-scratch
     start_one cello "$CELLO_PORT" python "$REPO_ROOT/infra/local/cello_standin.py" --port "$CELLO_PORT" \
       --seed "$REPO_ROOT/infra/local/cello-seed.json"
     wait_http dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" 30
@@ -65,7 +66,7 @@ case "${1:-}" in
     ;;
   env)
     # For `eval "$(infra/local/stack.sh env)"` in a shell that wants to talk to the stack.
-    env | grep -E '^(AWS_|STRIPE_API_BASE|CELLO_API_BASE|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG|CELLO_ENV|ACCOUNT_DELETION|ERASE_STRIPE_CUSTOMER)' | sed 's/^/export /'
+    env | grep -E '^(AWS_|STRIPE_API_BASE|CELLO_API_BASE|CHECKOUT_|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG|CELLO_ENV|ACCOUNT_DELETION|ERASE_STRIPE_CUSTOMER)' | sed 's/^/export /'
     echo "export PATH=\"$VENV/bin:\$PATH\""
     ;;
   *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;

@@ -14,7 +14,11 @@
 //! | charge | `CUSTOMER#<customer id>` | `CHARGE#<id>` | webhook, only by a newer `version` |
 //! | paid invoice | `CUSTOMER#<customer id>` | `INVOICE#<id>` | webhook, once |
 //! | refund | `CUSTOMER#<customer id>` | `REFUND#<key>` | webhook, once |
+//! | completed Checkout Session | `CUSTOMER#<customer id>` | `CHECKOUT_SESSION#<cs id>` | webhook, once: `sessionId`, `subscriptionId`, `userId`, `coupon` (or null), `completedAt`, `livemode`, `created` |
+//! | open checkout session per price | `USER#<user id>` | `CHECKOUT#<price id>` | checkout, under a claim: `planId`, `sessionId`, `url`, `priceId`, `expiresAt`, `discount` (or null), `reason`, `createdAt`, `ttl` (a week after `expiresAt`) |
+//! | other-mode event noted | `CUSTOMER#<customer id>` | `MODE_MISMATCH` | webhook, the latest ignored event of the other Stripe mode (read by the doctor) |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
+//! | component health | `HEALTH` | `<component>`, e.g. `TOKEN_MINTED` | cello-token, at most once per container per few minutes; read by the doctor |
 //! | credit balance | `USER#<user id>` | `CREDITS` | rewards, signup (kept rewards); `ADD` only |
 //! | credit ledger entry | `USER#<user id>` | `CREDIT#<creditedAt, 12 digits>#<event id>` | with the balance, in one transaction |
 //! | reward for an unknown user | `PENDING_REWARD#<product user id>` | `REWARD#<event id>` | rewards; deleted when applied |
@@ -55,6 +59,16 @@ pub mod keys {
         customer(customer_id).0
     }
 
+    /// A component's health mark (`TOKEN_MINTED`...): `lastAt` and a running count, written
+    /// at most once per container per few minutes; read by the doctor.
+    pub fn health(component: &str) -> (&'static str, String) {
+        (HEALTH_PARTITION, component.to_owned())
+    }
+
+    pub const HEALTH_PARTITION: &str = "HEALTH";
+    /// The widget tokens cello-token minted (the Referral component's evidence).
+    pub const TOKEN_MINTED: &str = "TOKEN_MINTED";
+
     /// A processed Stripe event id, kept for dedupe until its `ttl`.
     pub fn stripe_event(event_id: &str) -> (String, &'static str) {
         (format!("STRIPE_EVENT#{event_id}"), "EVENT")
@@ -72,6 +86,9 @@ pub mod attrs {
     pub const STRIPE_CUSTOMER_ID: &str = "stripeCustomerId";
     /// The attribute that orders versioned billing items.
     pub const VERSION: &str = "version";
+    /// A health item's last mark (Unix seconds) and its running count.
+    pub const LAST_AT: &str = "lastAt";
+    pub const COUNT: &str = "count";
 }
 
 /// A store call that failed. What the caller sees is decided at each function's edge.

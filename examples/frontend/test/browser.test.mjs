@@ -415,3 +415,68 @@ test('credits Cello granted before the signup are shown once the person signs up
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
+
+async function stripeSessions(customer) {
+  const resp = await fetch(`${STRIPE}/v1/checkout/sessions?customer=${encodeURIComponent(customer)}&limit=10`, {
+    headers: { Authorization: `Bearer ${STRIPE_KEY}` },
+  });
+  assert.equal(resp.status, 200, `Stripe stand-in answered ${resp.status}`);
+  return (await resp.json()).data;
+}
+
+// Signs `who` up on the page (the code in the body when there is one), then waits for the
+// pricing card to show the backend's decision.
+async function signUpAndSeeOffer(page, who) {
+  await fillSignin(page, who, { firstName: 'Ada', lastName: 'Lovelace', language: 'en', uccInBody: true });
+  await page.click('#signup');
+  await expectStep(page, 'GET /checkout/discount');
+  assert.equal(await page.isDisabled('#subscribe'), false);
+}
+
+test('a referred user sees the new-user discount, subscribes, and Stripe\'s page carries it', async () => {
+  const who = fresh();
+  const { page, consoleErrors } = await openPage(`${PAGE}/?ucc=${who.ucc}`);
+  const discountCalls = [];
+  page.on('request', (req) => req.url().includes('/checkout/discount') && discountCalls.push(req));
+  await signUpAndSeeOffer(page, who);
+  assert.equal(discountCalls.filter((r) => r.method() === 'GET').length, 1);
+  assert.match(await page.textContent('#offer'), /^50% off for 3 months \(your referral discount/);
+
+  await page.click('#subscribe');
+  // The page follows the session's URL: the Stripe stand-in's hosted page.
+  await page.waitForURL(`${STRIPE}/c/pay/**`, { timeout: STEP_TIMEOUT_MS });
+  assert.match(await page.textContent('#discount'), /cello-new-user-50-3m/);
+  assert.match(await page.textContent('#pay'), /Pay 14\.50 eur/);
+  const user = stack('user', who.sub);
+  const [s, ...more] = await stripeSessions(user.stripeCustomerId);
+  assert.equal(more.length, 0, 'one click, one session');
+  assert.deepEqual(s.discounts, [{ coupon: 'cello-new-user-50-3m', promotion_code: null }]);
+  assert.equal(s.client_reference_id, who.sub);
+  assert.deepEqual(s.metadata, { cello_ucc: who.ucc, new_user_id: who.sub, new_user_organization_id: who.org });
+
+  // Paying returns to the configured success URL on the demo page.
+  await page.click('#pay');
+  await page.waitForURL(`${PAGE}/?checkout=success**`, { timeout: STEP_TIMEOUT_MS });
+  await expectStep(page, 'subscribed (session cs_test_');
+  assert.equal((await stripeSessions(user.stripeCustomerId))[0].status, 'complete');
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
+test('an unreferred user sees no discount and Stripe\'s page has none', async () => {
+  const who = fresh();
+  const { page, consoleErrors } = await openPage(`${PAGE}/`);
+  assert.equal(await page.textContent('#ucc'), 'none');
+  await signUpAndSeeOffer(page, who);
+  assert.equal(await page.textContent('#offer'), 'No new-user discount (nobody referred you)');
+  await page.click('#subscribe');
+  await page.waitForURL(`${STRIPE}/c/pay/**`, { timeout: STEP_TIMEOUT_MS });
+  assert.equal(await page.textContent('#discount'), 'No discount');
+  assert.match(await page.textContent('#pay'), /Pay 29\.00 eur/);
+  const user = stack('user', who.sub);
+  const sessions = await stripeSessions(user.stripeCustomerId);
+  assert.equal(sessions.length, 1);
+  assert.deepEqual(sessions[0].discounts, []);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});

@@ -2,9 +2,11 @@
 //!
 //! - `signer`: the HS512 token Cello's widget verifies (its own domain);
 //! - `handler`: the edge (identity, optional body) and the use case (`boot_options`);
-//! - `settings`: this function's configuration.
+//! - `settings`: this function's configuration;
+//! - `heartbeat`: the doctor's cheap evidence that tokens are being minted.
 
 pub mod handler;
+pub mod heartbeat;
 pub mod settings;
 pub mod signer;
 

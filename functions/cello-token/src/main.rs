@@ -1,6 +1,7 @@
 //! cello-token Lambda: wiring only. Config, secret, signing key and clients are built once here.
 
 use cello_token::handler::TokenHandler;
+use cello_token::heartbeat::{HEARTBEAT_INTERVAL_SECONDS, Heartbeat};
 use cello_token::settings::TokenSettings;
 use cello_token::signer::SignerCache;
 use lambda_http::Error;
@@ -17,6 +18,7 @@ async fn main() -> Result<(), Error> {
     let signers = SignerCache::new(&base.initial_secrets, settings.ttl)
         .unwrap_or_else(|e| exit_on_init_error(FUNCTION, &e));
     let route = cello_token::route(base.config.cors_allowed_origins.clone());
+    let heartbeat = Heartbeat::new(base.table.clone(), HEARTBEAT_INTERVAL_SECONDS);
     let handler = TokenHandler {
         store: base.table,
         secrets: base.secrets,
@@ -24,5 +26,12 @@ async fn main() -> Result<(), Error> {
         settings,
         signers,
     };
-    shared::lambda::run(route, |req| handler.handle(req)).await
+    shared::lambda::run(route, |req| async {
+        let reply = handler.handle(req).await;
+        if reply.is_ok() {
+            heartbeat.minted(shared::unix_now()).await;
+        }
+        reply
+    })
+    .await
 }

@@ -5,8 +5,10 @@
 use crate::event::{Event, Object, Price};
 use serde::{Deserialize, Serialize};
 
-/// The event types Cello's Stripe integration selects, named as Stripe names them; everything
-/// else is acknowledged and ignored. The webhook dispatches on this, never on string prefixes.
+/// The event types the webhook records, named as Stripe names them: the ten Cello's Stripe
+/// integration selects ([`EventType::CELLO`]) and `checkout.session.completed` (which
+/// subscription started with which discount, for checkout and the doctor). Everything else is
+/// acknowledged and ignored. The webhook dispatches on this, never on string prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     ChargeRefunded,
@@ -19,10 +21,12 @@ pub enum EventType {
     SubscriptionDeleted,
     SubscriptionUpdated,
     InvoicePaid,
+    CheckoutSessionCompleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    /// The ten events Cello's own Stripe endpoint selects.
+    pub const CELLO: [EventType; 10] = [
         Self::ChargeRefunded,
         Self::ChargeSucceeded,
         Self::ChargeUpdated,
@@ -33,6 +37,21 @@ impl EventType {
         Self::SubscriptionDeleted,
         Self::SubscriptionUpdated,
         Self::InvoicePaid,
+    ];
+
+    /// Every event this endpoint records: Cello's ten and `checkout.session.completed`.
+    pub const ALL: [EventType; 11] = [
+        Self::ChargeRefunded,
+        Self::ChargeSucceeded,
+        Self::ChargeUpdated,
+        Self::CustomerCreated,
+        Self::CustomerDeleted,
+        Self::CustomerUpdated,
+        Self::SubscriptionCreated,
+        Self::SubscriptionDeleted,
+        Self::SubscriptionUpdated,
+        Self::InvoicePaid,
+        Self::CheckoutSessionCompleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +66,7 @@ impl EventType {
             Self::SubscriptionDeleted => "customer.subscription.deleted",
             Self::SubscriptionUpdated => "customer.subscription.updated",
             Self::InvoicePaid => "invoice.paid",
+            Self::CheckoutSessionCompleted => "checkout.session.completed",
         }
     }
 
@@ -121,6 +141,14 @@ pub struct SubscriptionState {
     pub current_period_end: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at_period_end: Option<bool>,
+    /// When the subscription started (`start_date`), and its discount as this event shows it
+    /// (the coupon, when it began): the doctor checks the discount was there from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_coupon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_start: Option<i64>,
     pub version: String,
 }
 
@@ -168,6 +196,32 @@ pub struct PaidInvoice {
     pub cello_interval: Option<String>,
 }
 
+/// A completed Checkout Session: the subscription it started and the discount it started
+/// with. Written once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutCompletion {
+    pub session_id: String,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// `client_reference_id`: the user id checkout put there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The coupon of the session's discount; `None` without one.
+    pub coupon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_discount: Option<i64>,
+    /// `metadata.cello_ucc` as the session carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ucc: Option<String>,
+    /// When Stripe completed it (the event's `created`).
+    pub completed_at: i64,
+    pub livemode: bool,
+    /// The event's `created`.
+    pub created: i64,
+}
+
 /// A refund, written once. Keyed by the refund's id when the charge lists its refunds (API
 /// versions before 2022-11-15, or expanded); otherwise by the charge and its new refunded total,
 /// which each refund raises, so each refund still gets exactly one record.
@@ -199,6 +253,7 @@ pub enum Effect {
     Charge(ChargeState),
     Invoice(PaidInvoice),
     Refund(RefundRecord),
+    Checkout(CheckoutCompletion),
 }
 
 /// Why an event changes nothing.
@@ -225,6 +280,20 @@ impl Ignored {
     }
 }
 
+/// The customer a handled event is about: the object itself for customer events, the
+/// object's `customer` otherwise.
+pub fn customer_of(event: &Event, kind: &str) -> Option<String> {
+    let kind = EventType::parse(kind)?;
+    let object = event.object()?;
+    let id = match kind {
+        EventType::CustomerCreated | EventType::CustomerUpdated | EventType::CustomerDeleted => {
+            object.id.get()
+        }
+        _ => object.customer.get(),
+    };
+    id.map(str::to_owned)
+}
+
 /// The effects of a handled event of type `kind`, created at `created`, with id `event_id`.
 pub fn plan(
     event: &Event,
@@ -239,6 +308,29 @@ pub fn plan(
     let text = |t: &crate::event::Text| t.get().map(str::to_owned);
 
     use EventType as T;
+    if kind == T::CheckoutSessionCompleted {
+        let customer_id = object.customer.get().ok_or(Ignored::NoCustomer)?.to_owned();
+        let discount = object.discounts.first();
+        return Ok(vec![Effect::Checkout(CheckoutCompletion {
+            session_id: id,
+            customer_id,
+            subscription_id: object.subscription.get().map(str::to_owned),
+            user_id: text(&object.client_reference_id),
+            coupon: discount.and_then(|d| d.coupon.get().map(str::to_owned)),
+            amount_discount: object
+                .total_details
+                .get()
+                .and_then(|t| t.amount_discount.get()),
+            ucc: object.metadata.get().and_then(|m| text(&m.cello_ucc)),
+            completed_at: created,
+            livemode: object
+                .livemode
+                .get()
+                .or(event.livemode.get())
+                .unwrap_or(false),
+            created,
+        })]);
+    }
     if let T::SubscriptionCreated | T::SubscriptionUpdated | T::SubscriptionDeleted = kind {
         let customer_id = object.customer.get().ok_or(Ignored::NoCustomer)?.to_owned();
         let item = object.items.get().and_then(|l| l.first());
@@ -246,6 +338,7 @@ pub fn plan(
             .and_then(|i| i.price.get().or(i.plan.get()))
             .or(object.plan.get());
         let (interval, interval_count) = price.map(price_interval).unwrap_or((None, None));
+        let discount = object.discounts.first().or(object.discount.get());
         return Ok(vec![Effect::Subscription(SubscriptionState {
             subscription_id: id,
             customer_id,
@@ -261,6 +354,14 @@ pub fn plan(
                 .get()
                 .or_else(|| item.and_then(|i| i.current_period_end.get())),
             cancel_at_period_end: object.cancel_at_period_end.get(),
+            start_date: object.start_date.get(),
+            discount_coupon: discount.and_then(|d| {
+                d.coupon
+                    .get()
+                    .or_else(|| d.source.get().and_then(|s| s.coupon.get()))
+                    .map(str::to_owned)
+            }),
+            discount_start: discount.and_then(|d| d.start.get()),
             version,
         })]);
     }
@@ -432,6 +533,8 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
+        assert!(!EventType::CELLO.contains(&T::CheckoutSessionCompleted));
+        assert!(EventType::CELLO.iter().all(|t| EventType::ALL.contains(t)));
         assert_eq!(EventType::parse("customer.subscription.paused"), None);
         assert!(version(9, T::ChargeUpdated, "e") < version(10, T::ChargeSucceeded, "e"));
     }
@@ -500,6 +603,23 @@ mod tests {
         assert_eq!(s.plan_name.as_deref(), Some("pro"));
         assert_eq!(s.cello_interval.as_deref(), Some("quarterly"));
         assert_eq!(s.current_period_end, Some(99));
+        assert_eq!((s.start_date, s.discount_coupon.as_deref()), (None, None));
+
+        let effects = plan_of(
+            r#"{"id":"evt_d","type":"customer.subscription.updated","created":10,"data":{"object":{
+                "id":"sub_1","customer":"cus_1","start_date":5,
+                "discount":{"coupon":{"id":"LEGACY","percent_off":50},"start":9},
+                "discounts":["di_unexpanded",{"id":"di_1","source":{"coupon":"CELLO50"},"start":7}]}}}"#,
+        )
+        .unwrap();
+        let Effect::Subscription(s) = &effects[0] else {
+            panic!()
+        };
+        assert_eq!(s.start_date, Some(5));
+        assert_eq!(
+            (s.discount_coupon.as_deref(), s.discount_start),
+            (Some("CELLO50"), Some(7))
+        );
 
         let effects = plan_of(
             r#"{"id":"evt_3","type":"invoice.paid","created":10,"data":{"object":{
@@ -551,6 +671,57 @@ mod tests {
         };
         assert_eq!(r.refund_key, "ch_1:300");
         assert_eq!(r.amount_refunded_total, Some(300));
+    }
+
+    #[test]
+    fn a_completed_checkout_records_its_subscription_and_coupon() {
+        let effects = plan_of(
+            r#"{"id":"evt_6","type":"checkout.session.completed","created":20,"livemode":false,
+                "data":{"object":{"id":"cs_1","object":"checkout.session","customer":"cus_1",
+                "subscription":"sub_1","client_reference_id":"u1","mode":"subscription",
+                "metadata":{"cello_ucc":"pNRB1aYqArN","new_user_id":"u1"},
+                "discounts":[{"coupon":"c50","promotion_code":null}],
+                "total_details":{"amount_discount":1450}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            effects,
+            vec![Effect::Checkout(CheckoutCompletion {
+                session_id: "cs_1".into(),
+                customer_id: "cus_1".into(),
+                subscription_id: Some("sub_1".into()),
+                user_id: Some("u1".into()),
+                coupon: Some("c50".into()),
+                amount_discount: Some(1450),
+                ucc: Some("pNRB1aYqArN".into()),
+                completed_at: 20,
+                livemode: false,
+                created: 20,
+            })]
+        );
+        // An expanded coupon, and a session without a discount.
+        let effects = plan_of(
+            r#"{"id":"evt_7","type":"checkout.session.completed","created":20,"data":{"object":{
+                "id":"cs_2","customer":{"id":"cus_1"},"subscription":{"id":"sub_2"},
+                "discounts":[{"coupon":{"id":"c25","percent_off":25}}]}}}"#,
+        )
+        .unwrap();
+        let Effect::Checkout(c) = &effects[0] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(
+            (c.coupon.as_deref(), c.subscription_id.as_deref()),
+            (Some("c25"), Some("sub_2"))
+        );
+        let effects = plan_of(
+            r#"{"id":"evt_8","type":"checkout.session.completed","created":20,"data":{"object":{
+                "id":"cs_3","customer":"cus_1","subscription":"sub_3","discounts":[]}}}"#,
+        )
+        .unwrap();
+        let Effect::Checkout(c) = &effects[0] else {
+            panic!()
+        };
+        assert_eq!(c.coupon, None);
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Object {
     pub items: Maybe<List<SubscriptionItem>>,
     /// The legacy single plan, still sent by older API versions.
     pub plan: Maybe<Price>,
+    /// When the subscription started.
+    pub start_date: Int,
+    /// The subscription's discount before API 2025-03-31; since then in `discounts` (below).
+    pub discount: Maybe<Discount>,
     // Invoice.
     /// Before API 2025-03-31; since then under `parent.subscription_details`.
     pub subscription: IdRef,
@@ -80,6 +84,20 @@ pub struct Object {
     pub payment_intent: IdRef,
     /// Listed on charges before API 2022-11-15; absent unless expanded since.
     pub refunds: Maybe<List<Refund>>,
+    // Checkout Session.
+    pub client_reference_id: Text,
+    pub mode: Text,
+    /// A Checkout Session's (at most one: `{coupon, promotion_code}`, the coupon an id or the
+    /// expanded object) and a subscription's since API 2025-03-31 (ids unless expanded: only
+    /// the objects are read). A bare array (not wrapped in `Maybe`, which reads only objects).
+    pub discounts: List<Discount>,
+    pub total_details: Maybe<TotalDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TotalDetails {
+    pub amount_discount: Int,
 }
 
 /// The metadata keys Cello's signup tracking puts on the customer.
@@ -97,6 +115,23 @@ pub struct SubscriptionItem {
     pub price: Maybe<Price>,
     pub plan: Maybe<Price>,
     pub current_period_end: Int,
+}
+
+/// A discount: its coupon (on the discount before API 2025-03-31, under `source` since; a
+/// Checkout Session's `{coupon, promotion_code}`) and when it began to apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Discount {
+    pub coupon: IdRef,
+    pub promotion_code: IdRef,
+    pub source: Maybe<DiscountSource>,
+    pub start: Int,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DiscountSource {
+    pub coupon: IdRef,
 }
 
 /// A price, or a legacy plan (which has `interval` at its top level instead of `recurring`).

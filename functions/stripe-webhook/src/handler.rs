@@ -6,7 +6,7 @@
 //! Marking comes last, so a crash in between only causes a redelivery that changes nothing.
 //! Any storage failure answers 5xx so Stripe retries: never 2xx for an unrecorded event.
 
-use crate::billing::{Applied, BillingStore, PROCESSED_EVENT_TTL_SECONDS};
+use crate::billing::{Applied, BillingStore, ModeMismatch, PROCESSED_EVENT_TTL_SECONDS};
 use crate::effects::{self, Effect, Ignored};
 use crate::event::Event;
 use crate::signature::{self, SignatureError};
@@ -120,6 +120,19 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
                 expected_live = self.mode.is_live(),
                 "event from the other Stripe mode; ignored"
             );
+            if let Some(customer_id) = effects::customer_of(event, kind) {
+                let note = ModeMismatch {
+                    customer_id,
+                    event_id: id.to_owned(),
+                    kind: kind.to_owned(),
+                    livemode,
+                    last_at: self.clock.now(),
+                };
+                // Best effort: the event is ignored either way; the note only helps the doctor.
+                if let Err(e) = self.store.note_mode_mismatch(&note).await {
+                    tracing::warn!(error = %e, "mode mismatch not noted");
+                }
+            }
             let reason = Ignored::LivemodeMismatch.as_str();
             return Ok(receipt(
                 Some(id),

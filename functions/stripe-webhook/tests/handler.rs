@@ -395,6 +395,14 @@ async fn the_other_mode_and_other_types_are_acknowledged_and_ignored() {
         assert_eq!(json["reason"], reason);
     }
     assert_eq!(w.store.writes.load(Ordering::SeqCst), 0);
+    // The other mode's event is noted on its customer for the doctor (test and live mixed).
+    let noted = w.store.mode_mismatches.lock().unwrap().clone();
+    assert_eq!(noted.len(), 1, "{noted:?}");
+    let note = noted.values().next().unwrap();
+    assert_eq!(
+        (note.kind.as_str(), note.livemode),
+        ("invoice.paid", Some(true))
+    );
 
     // The same test-mode event on a live environment is ignored too.
     let live = Webhook {
@@ -469,4 +477,25 @@ async fn a_customer_linked_to_another_user_is_not_relinked() {
     assert_eq!((status, json["outcome"].as_str()), (200, Some("applied")));
     let b = w.store.customer_billing("cus_link").await.unwrap();
     assert_eq!(b.linked_user_id.as_deref(), Some("user-link"));
+}
+
+#[tokio::test]
+async fn a_completed_checkout_is_recorded_once_with_its_subscription_and_coupon() {
+    let w = webhook();
+    let body = fixture("checkout-session-completed", "cs");
+    for want in ["applied", "duplicate"] {
+        let (status, json) = call(&w, signed(&body)).await;
+        assert_eq!((status, json["outcome"].as_str()), (200, Some(want)));
+    }
+    let b = w.store.customer_billing("cus_cs").await.unwrap();
+    let [checkout] = &b.checkouts[..] else {
+        panic!("{:?}", b.checkouts)
+    };
+    assert_eq!(checkout.session_id, "cs_test_cs");
+    assert_eq!(checkout.subscription_id.as_deref(), Some("sub_cs"));
+    assert_eq!(checkout.user_id.as_deref(), Some("ada-cs"));
+    assert_eq!(checkout.coupon.as_deref(), Some("cello-new-user-50-3m"));
+    assert_eq!(checkout.amount_discount, Some(1450));
+    assert_eq!(checkout.completed_at, 1763800060);
+    assert!(!checkout.livemode);
 }

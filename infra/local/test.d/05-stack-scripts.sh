@@ -3,7 +3,7 @@
 # gives a message naming it and a non-zero exit, within seconds, never a hang.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-base=$((${STACK_PORT_BASE:-4530} + 40))
+base=$((${STACK_PORT_BASE:-4530} + 50))
 blocked=$((base + 1)) # the Secrets Manager port of that stack
 
 python3 -m http.server "$blocked" --bind 127.0.0.1 >/dev/null 2>&1 &

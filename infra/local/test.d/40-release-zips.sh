@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The arm64 release build a deployment ships (what `sam build` runs per function), once per
-# test run: one zip per package under functions/, each checked to hold a single aarch64
+# test run: one zip per Lambda package under functions/ (not the commands), each checked to hold a single aarch64
 # `bootstrap`, with a size table printed and written to $CARGO_TARGET_DIR/lambda/sizes.txt.
 # Later stages (benchmarks) reuse the zips from $CARGO_TARGET_DIR/lambda/<function>/bootstrap.zip.
 # RELEASE_ZIPS=skip skips it for quick local runs; CI never sets it.
@@ -19,7 +19,10 @@ command -v cargo-lambda >/dev/null || die "cargo-lambda is missing from .local/v
 packages=$("$VENV/bin/python" - <<'PY'
 import pathlib, tomllib
 for m in sorted(pathlib.Path("functions").glob("*/Cargo.toml")):
-    print(tomllib.loads(m.read_text())["package"]["name"])
+    pkg = tomllib.loads(m.read_text())["package"]
+    # A command (the doctor) runs on an operator's machine: no Lambda zip.
+    if pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda") == "lambda":
+        print(pkg["name"])
 PY
 )
 [ -n "$packages" ] || die "no packages under functions/"

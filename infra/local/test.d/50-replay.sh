@@ -31,8 +31,7 @@ echo "replay self-check: a changed outcome and a missing expectation fail"
 "$runner" --via url
 
 # The deployed identity mode needs its own watch: the functions read AUTH_MODE at start-up.
-# base+6 is Cello's stand-in: the second watch takes base+7.
-authorizer_port=$((WATCH_PORT + 4))
+authorizer_port=$REPLAY_WATCH_PORT
 AUTH_MODE=jwt-authorizer start_watch "$authorizer_port" watch-authorizer
 LOCAL_WATCH_URL="http://127.0.0.1:$authorizer_port" AUTH_MODE=jwt-authorizer "$runner" --via invoke
 

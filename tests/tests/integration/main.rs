@@ -5,6 +5,8 @@
 
 mod cello_api;
 mod cello_token;
+mod checkout;
+mod doctor;
 mod foundation;
 mod rewards;
 mod signup;

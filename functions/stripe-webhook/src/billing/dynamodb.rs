@@ -24,6 +24,7 @@ fn record_item(effect: &Effect, pk: String, sk: &str) -> Result<Item, StoreError
         Effect::Charge(r) => to_item(r, pk, sk),
         Effect::Invoice(r) => to_item(r, pk, sk),
         Effect::Refund(r) => to_item(r, pk, sk),
+        Effect::Checkout(r) => to_item(r, pk, sk),
     }
 }
 
@@ -100,6 +101,22 @@ impl BillingStore for Table {
         let mut item = key(pk, sk);
         item.insert("type".into(), s(event_type));
         item.insert(attrs::TTL.into(), n(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn note_mode_mismatch(&self, note: &ModeMismatch) -> Result<(), StoreError> {
+        let item = to_item(
+            note,
+            keys::customer_partition(&note.customer_id),
+            MODE_MISMATCH_SK,
+        )?;
         self.client
             .put_item()
             .table_name(&self.name)

@@ -18,6 +18,8 @@ pub struct MemoryBilling {
     pub fail_marking: AtomicBool,
     /// Writes that changed something.
     pub writes: AtomicUsize,
+    /// The other mode's events noted, by customer (not counted in `writes`: no record changed).
+    pub mode_mismatches: Mutex<HashMap<String, ModeMismatch>>,
 }
 
 impl Decode for serde_json::Value {
@@ -37,6 +39,7 @@ fn value(effect: &Effect) -> serde_json::Value {
         Effect::Charge(r) => serde_json::to_value(r),
         Effect::Invoice(r) => serde_json::to_value(r),
         Effect::Refund(r) => serde_json::to_value(r),
+        Effect::Checkout(r) => serde_json::to_value(r),
     };
     v.expect("records serialise")
 }
@@ -102,6 +105,15 @@ impl BillingStore for MemoryBilling {
             .lock()
             .unwrap()
             .insert(event_id.to_owned(), expires_at);
+        Ok(())
+    }
+
+    async fn note_mode_mismatch(&self, note: &ModeMismatch) -> Result<(), StoreError> {
+        self.check()?;
+        self.mode_mismatches
+            .lock()
+            .unwrap()
+            .insert(note.customer_id.clone(), note.clone());
         Ok(())
     }
 

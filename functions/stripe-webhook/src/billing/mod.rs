@@ -9,7 +9,8 @@ pub mod dynamodb;
 pub mod memory;
 
 use crate::effects::{
-    ChargeState, CustomerState, Effect, PaidInvoice, RefundRecord, SubscriptionState,
+    ChargeState, CheckoutCompletion, CustomerState, Effect, PaidInvoice, RefundRecord,
+    SubscriptionState,
 };
 use serde::de::DeserializeOwned;
 use shared::table::{StoreError, keys};
@@ -38,7 +39,24 @@ pub struct CustomerBilling {
     pub charges: Vec<ChargeState>,
     pub invoices: Vec<PaidInvoice>,
     pub refunds: Vec<RefundRecord>,
+    pub checkouts: Vec<CheckoutCompletion>,
 }
+
+/// An event of the other Stripe mode, acknowledged and ignored, noted on its customer so the
+/// doctor can name test and live mixed: `CUSTOMER#<id>` / `MODE_MISMATCH`, the latest one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeMismatch {
+    pub customer_id: String,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
+    pub last_at: i64,
+}
+
+pub const MODE_MISMATCH_SK: &str = "MODE_MISMATCH";
 
 /// The port.
 pub trait BillingStore: Send + Sync {
@@ -55,6 +73,12 @@ pub trait BillingStore: Send + Sync {
         event_id: &str,
         event_type: &str,
         expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes an event of the other mode on its customer (one item, overwritten).
+    fn note_mode_mismatch(
+        &self,
+        note: &ModeMismatch,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn customer_billing(
@@ -109,6 +133,11 @@ fn placement(effect: &Effect) -> (String, String, Rule<'_>) {
             format!("REFUND#{}", r.refund_key),
             Rule::Once,
         ),
+        Effect::Checkout(c) => (
+            pk(&c.customer_id),
+            format!("CHECKOUT_SESSION#{}", c.session_id),
+            Rule::Once,
+        ),
     }
 }
 
@@ -130,6 +159,7 @@ fn assemble<D: Decode>(
             "CHARGE" => b.charges.push(item.decode()?),
             "INVOICE" => b.invoices.push(item.decode()?),
             "REFUND" => b.refunds.push(item.decode()?),
+            "CHECKOUT_SESSION" => b.checkouts.push(item.decode()?),
             _ => {}
         }
     }
@@ -138,5 +168,6 @@ fn assemble<D: Decode>(
     b.charges.sort_by(|a, b| a.charge_id.cmp(&b.charge_id));
     b.invoices.sort_by(|a, b| a.invoice_id.cmp(&b.invoice_id));
     b.refunds.sort_by(|a, b| a.refund_key.cmp(&b.refund_key));
+    b.checkouts.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     Ok(b)
 }
