@@ -112,15 +112,24 @@ class Feeder:
     def invoke(self, records: list[dict]) -> tuple[bool, list[str], str]:
         """(function ok, failed sequence numbers, detail)."""
         body = json.dumps({"Records": records}).encode()
-        req = urllib.request.Request(self.url, data=body, method="POST", headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.args.invoke_timeout) as resp:
-                text = resp.read().decode()
-                error = resp.headers.get("X-Amz-Function-Error")
-        except urllib.error.HTTPError as e:
-            return False, [], f"invoke answered {e.code}: {e.read()[:300]!r}"
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            return False, [], f"invoke failed: {e}"
+        while True:
+            req = urllib.request.Request(self.url, data=body, method="POST", headers={"content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=self.args.invoke_timeout) as resp:
+                    text = resp.read().decode()
+                    error = resp.headers.get("X-Amz-Function-Error")
+                break
+            except urllib.error.HTTPError as e:
+                return False, [], f"invoke answered {e.code}: {e.read()[:300]!r}"
+            except urllib.error.URLError as e:
+                if isinstance(e.reason, ConnectionRefusedError):
+                    # `cargo lambda watch` restarting: as when Lambda can't start the function
+                    # yet, nothing was attempted; wait and try again.
+                    time.sleep(1)
+                    continue
+                return False, [], f"invoke failed: {e}"
+            except (TimeoutError, OSError) as e:
+                return False, [], f"invoke failed: {e}"
         try:
             answer = json.loads(text) if text else {}
         except json.JSONDecodeError:
@@ -200,11 +209,24 @@ def main() -> int:
     ap.add_argument("--max-retries", type=int, default=int(os.environ.get("LOCAL_STREAM_MAX_RETRIES", "2")))
     ap.add_argument("--retry-delay", type=float, default=0.5)
     ap.add_argument("--poll", type=float, default=0.2)
-    ap.add_argument("--invoke-timeout", type=float, default=180.0)
+    ap.add_argument("--invoke-timeout", type=float, default=600.0, help="the first invoke may build the function")
+    ap.add_argument("--wait-for-watch", type=float, default=900.0)
     ap.add_argument("--queue", default=os.environ.get("CELLO_EVENTS_DLQ_NAME", "cello-events-dead-letter-local"))
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     feeder = Feeder(args)
+    watch = os.environ["LOCAL_WATCH_URL"]
+    for _ in range(int(args.wait_for_watch * 2)):
+        try:
+            urllib.request.urlopen(watch, timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answers
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    else:
+        log(f"cargo lambda watch did not answer at {watch} within {args.wait_for_watch:.0f}s")
+        return 1
     log(f"feeding {args.function} from {feeder.stream_arn} (batch {args.batch_size}, {args.max_retries} retries, failures to {args.queue})")
     while True:
         try:

@@ -15,6 +15,14 @@
 //! | paid invoice | `CUSTOMER#<customer id>` | `INVOICE#<id>` | webhook, once |
 //! | refund | `CUSTOMER#<customer id>` | `REFUND#<key>` | webhook, once |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
+//! | report of a paid invoice to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#invoice-paid#<invoice id>` | cello-events, claimed before the call, finished after |
+//! | report of a refund to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#charge-refunded#<invoice id>` | cello-events, likewise |
+//! | report of a signup to Cello | `USER#<user id>` | `CELLO_REPORT#new-signup` | cello-events, likewise |
+//!
+//! A report record holds `trigger`, `status` (`sending` → `sent` | `refused` | `failed`, the last
+//! claimed again by a retry), `userId`, `invoiceId`, `event` (the JSON sent, which names the
+//! user's email), `source` (the sort key that caused it), `attempts`, `claimToken`, `sentAt`,
+//! `error`, `createdAt`, `updatedAt`. The table's stream (both images) feeds cello-events.
 //!
 //! A user's billing picture is one Query on its customer's partition (the user item holds the
 //! customer id; the lookup item gives the way back). Every write that must happen once carries
