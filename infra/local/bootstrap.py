@@ -20,6 +20,12 @@ LOCAL_SECRET = {
     "celloProductSecret": "local-cello-product-secret-not-for-production",
     "stripeSecretKey": "sk_test_local_stand_in",
     "stripeWebhookSecrets": ["whsec_local_dev_webhook_secret"],
+    # Cello's REST API key pair, accepted by the Cello stand-in (infra/local/cello_standin.py).
+    "celloApiAccessKeyId": "local-cello-access-key-id",
+    "celloApiSecretAccessKey": "local-cello-secret-access-key",
+    # The HTTP Basic pair Cello's reward callback sends (the stand-in's deliveries use it).
+    "celloRewardsWebhookUsername": "cello-local",
+    "celloRewardsWebhookPassword": "local-rewards-webhook-password",
 }
 
 

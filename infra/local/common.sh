@@ -21,6 +21,7 @@ STRIPE_PORT=$((base + 2))
 WATCH_PORT=$((base + 3))
 FRONTEND_PORT=$((base + 4))
 BROWSER_STANDIN_PORT=$((base + 5))
+CELLO_PORT=$((base + 6))
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '\033[31m[%s] error:\033[0m %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
@@ -35,6 +36,8 @@ stack_env() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
   export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$SECRETS_PORT"
   export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
+  # Cello's API: the stand-in (infra/local/cello_standin.py); the client accepts only loopback.
+  export CELLO_API_BASE="http://127.0.0.1:$CELLO_PORT"
   export TABLE_NAME=cello-referral-local
   export SECRET_ID=cello-referral/local
   export STRIPE_MODE=test

@@ -36,7 +36,7 @@ cat >&2 <<MSG
   A user token for them:
     python3 infra/local/mint_token.py --sub user-123 --email ada@example.com
   Stand-ins: DynamoDB $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager $AWS_ENDPOINT_URL_SECRETS_MANAGER,
-             Stripe $STRIPE_API_BASE
+             Stripe $STRIPE_API_BASE, Cello's API $CELLO_API_BASE (controls: $CELLO_API_BASE/_standin/)
 
 MSG
 # --disable-cors: watch would otherwise answer preflights itself and allow every origin;

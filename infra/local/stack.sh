@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the local stand-ins for one profile (STACK_PROFILE=dev|test):
-#   DynamoDB (moto), Secrets Manager (moto), Stripe (localstripe), each on its own loopback port.
+#   DynamoDB (moto), Secrets Manager (moto), Stripe (localstripe), Cello's API (our stand-in,
+#   infra/local/cello_standin.py), each on its own loopback port.
 # Usage: stack.sh start | stop | status | env
 # `start` refuses a port that is already taken, waits for each to answer (never hangs), then
 # creates the table (with TTL) and the environment's secret. `stop` ends only what it started.
@@ -30,7 +31,7 @@ stop_one() {
   rm -f "$RUN_DIR/$name.pid"
 }
 
-stop_all() { for name in stripe secretsmanager dynamodb; do stop_one "$name"; done; }
+stop_all() { for name in cello stripe secretsmanager dynamodb; do stop_one "$name"; done; }
 
 case "${1:-}" in
   start)
@@ -41,19 +42,22 @@ case "${1:-}" in
     start_one dynamodb "$DYNAMODB_PORT" moto_server -H 127.0.0.1 -p "$DYNAMODB_PORT"
     start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
     start_one stripe "$STRIPE_PORT" localstripe --port "$STRIPE_PORT" --from-scratch
+    start_one cello "$CELLO_PORT" python "$REPO_ROOT/infra/local/cello_standin.py" --port "$CELLO_PORT" \
+      --seed "$REPO_ROOT/infra/local/cello-seed.json"
     wait_http dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" 30
     wait_http secretsmanager "$AWS_ENDPOINT_URL_SECRETS_MANAGER" 30
     wait_http stripe "$STRIPE_API_BASE/v1/customers" 30
+    wait_http cello "$CELLO_API_BASE/_standin/calls" 30
     python "$REPO_ROOT/infra/local/bootstrap.py" || die "creating the table and the secret failed"
     started_ok=1
-    log "$STACK_PROFILE stack up: DynamoDB :$DYNAMODB_PORT, Secrets Manager :$SECRETS_PORT, Stripe :$STRIPE_PORT"
+    log "$STACK_PROFILE stack up: DynamoDB :$DYNAMODB_PORT, Secrets Manager :$SECRETS_PORT, Stripe :$STRIPE_PORT, Cello :$CELLO_PORT"
     ;;
   stop)
     stop_all
     log "$STACK_PROFILE stack stopped"
     ;;
   status)
-    for name in dynamodb secretsmanager stripe; do
+    for name in dynamodb secretsmanager stripe cello; do
       if [ -f "$RUN_DIR/$name.pid" ] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
         echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
       else echo "$name: stopped"; fi
@@ -61,7 +65,7 @@ case "${1:-}" in
     ;;
   env)
     # For `eval "$(infra/local/stack.sh env)"` in a shell that wants to talk to the stack.
-    env | grep -E '^(AWS_|STRIPE_API_BASE|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG|CELLO_)' | sed 's/^/export /'
+    env | grep -E '^(AWS_|STRIPE_API_BASE|CELLO_API_BASE|CELLO_EVENTS_|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG)' | sed 's/^/export /'
     echo "export PATH=\"$VENV/bin:\$PATH\""
     ;;
   *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;

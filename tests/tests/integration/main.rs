@@ -3,6 +3,7 @@
 //! `cargo lambda watch`, through the adapters the functions use in AWS. `infra/local/test.sh`
 //! starts the stack and exports its environment.
 
+mod cello_api;
 mod cello_token;
 mod foundation;
 mod signup;
