@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import faulthandler
 import json
 import os
 import signal
@@ -112,6 +113,7 @@ class Feeder:
     def invoke(self, records: list[dict]) -> tuple[bool, list[str], str]:
         """(function ok, failed sequence numbers, detail)."""
         body = json.dumps({"Records": records}).encode()
+        refused = 0
         while True:
             req = urllib.request.Request(self.url, data=body, method="POST", headers={"content-type": "application/json"})
             try:
@@ -122,9 +124,12 @@ class Feeder:
             except urllib.error.HTTPError as e:
                 return False, [], f"invoke answered {e.code}: {e.read()[:300]!r}"
             except urllib.error.URLError as e:
-                if isinstance(e.reason, ConnectionRefusedError):
+                if isinstance(e.reason, ConnectionRefusedError) and refused < 120:
                     # `cargo lambda watch` restarting: as when Lambda can't start the function
-                    # yet, nothing was attempted; wait and try again.
+                    # yet, nothing was attempted; wait and try again (two minutes at most).
+                    refused += 1
+                    if refused % 10 == 1:
+                        log(f"cargo lambda watch refuses connections ({e.reason}); waiting")
                     time.sleep(1)
                     continue
                 return False, [], f"invoke failed: {e}"
@@ -214,6 +219,8 @@ def main() -> int:
     ap.add_argument("--queue", default=os.environ.get("CELLO_EVENTS_DLQ_NAME", "cello-events-dead-letter-local"))
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # `kill -USR1 <pid>` prints where it is (for a feeder that seems stuck).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     feeder = Feeder(args)
     watch = os.environ["LOCAL_WATCH_URL"]
     for _ in range(int(args.wait_for_watch * 2)):
@@ -228,7 +235,11 @@ def main() -> int:
         log(f"cargo lambda watch did not answer at {watch} within {args.wait_for_watch:.0f}s")
         return 1
     log(f"feeding {args.function} from {feeder.stream_arn} (batch {args.batch_size}, {args.max_retries} retries, failures to {args.queue})")
+    beat = time.time()
     while True:
+        if time.time() - beat > 60:
+            beat = time.time()
+            log(f"polling; shards {list(feeder.iterators)}, iterators {'ok' if all(feeder.iterators.values()) else 'ended'}")
         try:
             busy = feeder.poll_once()
         except Exception as e:  # a stand-in restarting: keep going, say so

@@ -153,16 +153,16 @@ impl Referral {
         &self,
         trigger: Trigger,
         at: i64,
-        price: f64,
-        currency: String,
+        amount: Option<(f64, String)>,
         subscription: Option<SubscriptionContext>,
     ) -> Event {
+        let (price, currency) = amount.unzip();
         Event::referral_updated(
             EventPayload {
                 ucc: self.ucc.clone(),
                 new_user_id: self.user_id.clone(),
-                price: Some(price),
-                currency: Some(currency),
+                price,
+                currency,
             },
             EventContext {
                 new_user: self.new_user(),
@@ -176,9 +176,10 @@ impl Referral {
     }
 }
 
-/// `new-signup`: price 0 and an empty currency, as Cello's own example sends it.
+/// `new-signup`: no price and no currency (Cello's example sends `0` and `""`, but a currency
+/// present must be a 3-letter code, so both are left out).
 pub fn new_signup(referral: &Referral, at: i64) -> Event {
-    referral.event(Trigger::NewSignup, at, 0.0, String::new(), None)
+    referral.event(Trigger::NewSignup, at, None, None)
 }
 
 /// `invoice-paid` for a verified paid invoice.
@@ -189,12 +190,11 @@ pub fn invoice_paid(
     now: i64,
 ) -> Result<Event, Unreportable> {
     let interval = invoice_interval(invoice, subscription)?;
-    let (price, currency) = amount(invoice.amount_paid, invoice.currency.as_deref())?;
+    let amount = amount(invoice.amount_paid, invoice.currency.as_deref())?;
     Ok(referral.event(
         Trigger::InvoicePaid,
         invoice.paid_at.unwrap_or(now),
-        price,
-        currency,
+        Some(amount),
         Some(SubscriptionContext {
             id: invoice.subscription_id.clone(),
             invoice_id: invoice.invoice_id.clone(),
@@ -216,12 +216,11 @@ pub fn charge_refunded(
     let interval = invoice_interval(invoice, subscription)?;
     let refunded = refund.amount.or(refund.amount_refunded_total);
     let currency = refund.currency.as_deref().or(invoice.currency.as_deref());
-    let (price, currency) = amount(refunded, currency)?;
+    let amount = amount(refunded, currency)?;
     Ok(referral.event(
         Trigger::ChargeRefunded,
         refund.refunded_at.unwrap_or(now),
-        price,
-        currency,
+        Some(amount),
         Some(SubscriptionContext {
             id: invoice.subscription_id.clone(),
             invoice_id: invoice.invoice_id.clone(),
@@ -363,7 +362,7 @@ mod tests {
         let v = serde_json::to_value(new_signup(&referral(), 0)).unwrap();
         assert_eq!(v["context"]["event"]["trigger"], "new-signup");
         assert_eq!(v["payload"]["newUserId"], "u1");
-        assert_eq!(v["payload"]["price"], 0.0);
+        assert!(v["payload"].get("price").is_none() && v["payload"].get("currency").is_none());
         assert!(v["context"].get("subscription").is_none());
     }
 
