@@ -84,7 +84,8 @@ class Feeder:
         self.queue_url = self.sqs.get_queue_url(QueueName=args.queue)["QueueUrl"]
         self.stream_arn = self.ddb.describe_table(TableName=os.environ["TABLE_NAME"])["Table"]["LatestStreamArn"]
         self.iterators: dict[str, str | None] = {}
-        self.pending: dict[str, list[dict]] = {}
+        self.last: dict[str, str] = {}  # the last sequence number read, per shard
+        self.empty: dict[str, int] = {}  # empty reads in a row, per shard
 
     def poll_once(self) -> bool:
         """One pass over the shards; True when something was read."""
@@ -96,12 +97,26 @@ class Feeder:
                 self.iterators[sid] = self.streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
-                self.pending[sid] = []
             iterator = self.iterators[sid]
+            if self.empty.get(sid, 0) >= 10 and sid in self.last:
+                # moto's iterators have been seen to stop returning new records under load;
+                # a fresh one after the last record read costs nothing and never skips one.
+                iterator = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    SequenceNumber=self.last[sid],
+                )["ShardIterator"]
+                self.empty[sid] = 0
             if iterator is None:
                 continue
             out = self.streams.get_records(ShardIterator=iterator, Limit=self.args.batch_size)
             self.iterators[sid] = out.get("NextShardIterator")
+            if out.get("Records"):
+                self.last[sid] = out["Records"][-1]["dynamodb"]["SequenceNumber"]
+                self.empty[sid] = 0
+            else:
+                self.empty[sid] = self.empty.get(sid, 0) + 1
+            if os.environ.get("LOCAL_FEEDER_DEBUG") and out.get("Records"):
+                log(f"read {[r['dynamodb']['SequenceNumber'][-4:] for r in out['Records']]}")
             records = [lambda_record(r, self.stream_arn, self.region) for r in out.get("Records", [])]
             kept = [r for r in records if any(f(r) for f in FILTERS)]
             if records:

@@ -410,6 +410,12 @@ async fn dead_letters_mention(needle: &str) -> bool {
     let resp = reqwest::Client::new()
         .post(format!("{endpoint}/"))
         .header("content-type", "application/x-www-form-urlencoded")
+        // moto routes an unsigned request by the service its credential scope names.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/sqs/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
         .body(format!(
             "Action=ReceiveMessage&QueueUrl={encoded}&MaxNumberOfMessages=10&VisibilityTimeout=0"
         ))
