@@ -99,8 +99,10 @@ class Feeder:
                 )["ShardIterator"]
             iterator = self.iterators[sid]
             if self.empty.get(sid, 0) >= 10 and sid in self.last:
-                # moto's iterators have been seen to stop returning new records under load;
-                # a fresh one after the last record read costs nothing and never skips one.
+                # moto rolls a refused transaction back by putting a deep copy of the whole
+                # table in place (moto/dynamodb/models/__init__.py, transact_write_items), stream
+                # shard included: an iterator made before then reads the old shard, which never
+                # grows again. A fresh iterator after the last record read finds the new one.
                 iterator = self.streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
                     SequenceNumber=self.last[sid],
