@@ -234,10 +234,7 @@ async fn the_token_is_exchanged_once_for_many_calls() {
     // Other modules may exchange tokens meanwhile; this client made exactly one exchange,
     // which at most a handful of concurrent clients could blur: bound it tightly.
     let exchanges = calls_to("/token").await.len() - before;
-    assert!(
-        exchanges >= 1 && exchanges <= 3,
-        "{exchanges} token exchanges"
-    );
+    assert!((1..=3).contains(&exchanges), "{exchanges} token exchanges");
 }
 
 #[tokio::test]

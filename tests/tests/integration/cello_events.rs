@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use testkit::stripe_signature;
 
 /// The first report may wait for `cargo lambda watch` to build the function.
-const FIRST_WAIT: Duration = Duration::from_secs(240);
+const FIRST_WAIT: Duration = Duration::from_secs(480);
 
 fn run_id(prefix: &str) -> String {
     unique(prefix).replace('-', "_")
