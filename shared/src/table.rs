@@ -19,6 +19,14 @@
 //! | other-mode event noted | `CUSTOMER#<customer id>` | `MODE_MISMATCH` | webhook, the latest ignored event of the other Stripe mode (read by the doctor) |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
 //! | component health | `HEALTH` | `<component>`, e.g. `TOKEN_MINTED` | cello-token, at most once per container per few minutes; read by the doctor |
+//! | report of a paid invoice to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#invoice-paid#<invoice id>` | cello-events, claimed before the call, finished after |
+//! | report of a refund to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#charge-refunded#<invoice id>` | cello-events, likewise |
+//! | report of a signup to Cello | `USER#<user id>` | `CELLO_REPORT#new-signup` | cello-events, likewise |
+//!
+//! A report record holds `trigger`, `status` (`sending` → `sent` | `refused` | `failed`, the last
+//! claimed again by a retry), `userId`, `invoiceId`, `event` (the JSON sent, which names the
+//! user's email), `source` (the sort key that caused it), `attempts`, `claimToken`, `sentAt`,
+//! `error`, `createdAt`, `updatedAt`. The table's stream (both images) feeds cello-events.
 //!
 //! A user's billing picture is one Query on its customer's partition (the user item holds the
 //! customer id; the lookup item gives the way back). Every write that must happen once carries
