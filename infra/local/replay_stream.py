@@ -13,7 +13,7 @@ Expectation (every string may hold {{run}}, replaced by an id unique to the repl
                 the stand-in's accepted events for that user (and trigger), in order
     "reports":  [{"pk", "sk", "expect": {pointer -> value}}] report records in the table
     "absent":   [{"pk", "sk"}] items that must not exist
-Runs inside the test command's stage (test.d/52-stream-replay.sh) with the stack's environment.
+Runs inside the test command's stage (test.d/53-stream-replay.sh) with the stack's environment.
 """
 
 from __future__ import annotations
