@@ -22,6 +22,10 @@
    `Metadata: {Command: <package>}` that allows only read actions (Get*, Query, Scan, Describe*,
    List*, BatchGet*), grants each SDK read its code calls, and the code calls no write: no write
    SDK operation, no Stripe or Cello request that changes anything.
+8. Each stream consumer (a function with no route) is fed by exactly one DynamoDB stream
+   mapping that reports partial batch failures, bisects, bounds its retries, sends what it gives
+   up on to an SQS queue of this template, filters its records, and is switched by a parameter
+   that defaults to off; the function's role can read that stream and write that queue.
 
 Run: .local/venv/bin/python infra/checks/check_template.py [--template PATH]
 Exit status 1 with one line per problem; 0 with a summary when everything holds.
@@ -208,6 +212,12 @@ GRANTED_BUT_UNCALLED = {
     ("functions/signup", "dynamodb:ConditionCheckItem"): "no ConditionCheck in signup's transactions today",
     ("functions/stripe-webhook", "dynamodb:ConditionCheckItem"): "the webhook writes no transaction",
 }
+
+# Functions fed by the table's stream instead of a route: package dir → the parameter that
+# switches their mapping on (it must default to off).
+STREAM_CONSUMERS = {"functions/cello-events": "CelloReporting"}
+# What Lambda's event source mapping calls with the function's role to read a DynamoDB stream.
+STREAM_READ_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
 
 
 def sdk_actions(sources: list[str]) -> set[str]:
@@ -516,6 +526,10 @@ def check_permissions(t: dict, code: Code, template_dir: Path, repo: Path) -> li
         # Least privilege the other way: a data-plane grant that no code the function runs calls.
         called = sdk_actions(pkg.sources) | sdk_actions(code.shared_sources)
         known = {a for (d, a) in GRANTED_BUT_UNCALLED if d == pkg.dir}
+        if pkg.dir in STREAM_CONSUMERS:
+            # Lambda's event source mapping, not the function's code, reads the stream with the
+            # role (rule 8 checks these grants sit on the table's StreamArn).
+            known |= STREAM_READ_ACTIONS | {"dynamodb:ListStreams"}
         for action in sorted(a for a in granted - called - known if a.startswith(("dynamodb:", "secretsmanager:"))):
             problems.append(f"function {fid}: its role grants {action}, which neither {pkg.dir}/src nor shared/src calls")
     for action in sorted(sdk_actions(code.shared_sources) - all_granted - SHARED_UNUSED_BY_FUNCTIONS.keys()):
@@ -582,6 +596,113 @@ def check_commands(t: dict, code: Code) -> list[str]:
     return problems
 
 
+# 8. Stream consumers
+
+
+def grants_on(t: dict, role: str | None, resource_target: str, attribute: str | None = None) -> set[str]:
+    """The actions `role` allows on the template resource `resource_target` (by Ref/GetAtt)."""
+    actions = set()
+    for where, doc in policy_documents(t):
+        if where.split(".")[0] != role:
+            continue
+        for st in as_list(doc.get("Statement", [])):
+            if st.get("Effect") != "Allow":
+                continue
+            for res in as_list(st.get("Resource", [])):
+                att = res.get("Fn::GetAtt") if isinstance(res, dict) else None
+                att = att.split(".") if isinstance(att, str) else att
+                if ref_target(res) == resource_target and (attribute is None or (att and att[1:] == [attribute])):
+                    actions |= set(strings_in(st.get("Action", [])))
+    return actions
+
+
+def condition_parameters(t: dict, name: str | None) -> set[str]:
+    """The parameters a condition compares (Fn::Equals on a Ref, possibly under Fn::Not/And/Or)."""
+    found = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            if "Ref" in v and v["Ref"] in t.get("Parameters", {}):
+                found.add(v["Ref"])
+            if "Condition" in v and isinstance(v["Condition"], str):
+                found.update(condition_parameters(t, v["Condition"]))
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(t.get("Conditions", {}).get(name or "", {}))
+    return found
+
+
+def check_stream_consumers(t: dict, code: Code, template_dir: Path, repo: Path) -> list[str]:
+    import json
+
+    problems = []
+    functions = resources(t, "AWS::Serverless::Function")
+    mappings = resources(t, "AWS::Lambda::EventSourceMapping")
+    queues = resources(t, "AWS::SQS::Queue")
+    for fid in functions:
+        props = function_properties(t, fid)
+        pkg_dir = package_dir_of(props.get("CodeUri"), template_dir, repo)
+        if pkg_dir not in STREAM_CONSUMERS:
+            continue
+        switch = STREAM_CONSUMERS[pkg_dir]
+        mine = {mid: m for mid, m in mappings.items() if ref_target(m.get("Properties", {}).get("FunctionName")) == fid}
+        if len(mine) != 1:
+            problems.append(f"function {fid}: a stream consumer needs exactly one AWS::Lambda::EventSourceMapping, has {len(mine)}")
+            continue
+        ((mid, m),) = mine.items()
+        p = m.get("Properties", {})
+        at = f"mapping {mid}"
+        source = p.get("EventSourceArn", {})
+        att = source.get("Fn::GetAtt") if isinstance(source, dict) else None
+        att = att.split(".") if isinstance(att, str) else att
+        if not att or att[1:] != ["StreamArn"] or att[0] not in resources(t, "AWS::DynamoDB::Table"):
+            problems.append(f"{at}: EventSourceArn must be a table's StreamArn from this template")
+            table = None
+        else:
+            table = att[0]
+            spec = t["Resources"][table].get("Properties", {}).get("StreamSpecification", {})
+            if spec.get("StreamViewType") != "NEW_AND_OLD_IMAGES":
+                problems.append(f"table {table}: StreamSpecification.StreamViewType must be NEW_AND_OLD_IMAGES for {fid}")
+        if "ReportBatchItemFailures" not in as_list(p.get("FunctionResponseTypes", [])):
+            problems.append(f"{at}: FunctionResponseTypes must include ReportBatchItemFailures (partial batch failures)")
+        if p.get("BisectBatchOnFunctionError") is not True:
+            problems.append(f"{at}: BisectBatchOnFunctionError must be true")
+        retries = p.get("MaximumRetryAttempts")
+        if not isinstance(retries, int) or not 0 <= retries <= 10:
+            problems.append(f"{at}: MaximumRetryAttempts must be set, 0 to 10 (a poison record must not block the shard), not {retries!r}")
+        if p.get("StartingPosition") not in ("LATEST", "TRIM_HORIZON"):
+            problems.append(f"{at}: StartingPosition must be LATEST or TRIM_HORIZON")
+        dest = p.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        queue = ref_target(dest)
+        if queue not in queues:
+            problems.append(f"{at}: DestinationConfig.OnFailure.Destination must be an SQS queue of this template")
+        filters = p.get("FilterCriteria", {}).get("Filters", [])
+        if not filters:
+            problems.append(f"{at}: FilterCriteria.Filters must select the records {fid} reads (its own writes must not feed it)")
+        for i, f in enumerate(filters):
+            try:
+                json.loads(f.get("Pattern", ""))
+            except (TypeError, ValueError) as e:
+                problems.append(f"{at}: FilterCriteria.Filters[{i}].Pattern is not JSON ({e})")
+        if switch not in condition_parameters(t, m.get("Condition")):
+            problems.append(f"{at}: must have a Condition on the {switch} parameter (reporting is switched per environment)")
+        default = t.get("Parameters", {}).get(switch, {}).get("Default")
+        if default != "off":
+            problems.append(f"parameter {switch}: must default to off, not {default!r}")
+        role = ref_target(props.get("Role"))
+        if table:
+            missing = STREAM_READ_ACTIONS - grants_on(t, role, table, "StreamArn")
+            if missing:
+                problems.append(f"function {fid}: its role lacks {sorted(missing)} on {table}.StreamArn (the mapping reads the stream with it)")
+        if queue in queues and "sqs:SendMessage" not in grants_on(t, role, queue, "Arn"):
+            problems.append(f"function {fid}: its role lacks sqs:SendMessage on {queue} (the mapping's failure destination)")
+    return problems
+
+
 # ----------------------------------------------------------------------------------------------
 # 6. samconfig.toml
 
@@ -613,6 +734,7 @@ def run_checks(t: dict, code: Code, template_dir: Path, repo: Path, translated: 
         + check_env(t, code, template_dir, repo)
         + check_permissions(t, code, template_dir, repo)
         + check_commands(t, code)
+        + check_stream_consumers(t, code, template_dir, repo)
     )
     if translated is None:
         try:

@@ -50,7 +50,7 @@ class RealTemplate(unittest.TestCase):
     def test_sees_every_package_and_route(self):
         self.assertEqual(
             {p.name for p in CODE.packages.values()},
-            {"cello-token", "signup", "stripe-webhook", "checkout", "rewards"},
+            {"cello-token", "signup", "stripe-webhook", "checkout", "cello-events", "rewards"},
         )
         self.assertEqual(set(ct.routes(TEMPLATE)), ct.REQUIRED_ROUTES)
 
@@ -293,6 +293,56 @@ class Environment(unittest.TestCase):
     def test_test_modules_are_ignored(self):
         src = 'fn a() { s.required("REAL", "x"); }\n#[cfg(test)]\nmod tests {\n fn b() { s.required("ONLY_IN_TESTS", "x"); { } }\n}\nfn c() { s.list("AFTER"); }'
         self.assertEqual(ct.env_reads([ct.strip_test_modules(src)]), {"REAL", "AFTER"})
+
+
+class StreamConsumer(unittest.TestCase):
+    assertProblem = Authorizers.assertProblem
+
+    def test_partial_batch_failures_are_required(self):
+        t = mutated(lambda t: props(t, "CelloEventsStream").update(FunctionResponseTypes=[]))
+        self.assertProblem(problems(t), "mapping CelloEventsStream: FunctionResponseTypes must include ReportBatchItemFailures")
+
+    def test_a_failure_destination_is_required(self):
+        t = mutated(lambda t: props(t, "CelloEventsStream").pop("DestinationConfig"))
+        self.assertProblem(problems(t), "DestinationConfig.OnFailure.Destination must be an SQS queue")
+
+    def test_unbounded_retries_fail(self):
+        t = mutated(lambda t: props(t, "CelloEventsStream").update(MaximumRetryAttempts=-1))
+        self.assertProblem(problems(t), "MaximumRetryAttempts must be set")
+
+    def test_no_bisect_fails(self):
+        t = mutated(lambda t: props(t, "CelloEventsStream").pop("BisectBatchOnFunctionError"))
+        self.assertProblem(problems(t), "BisectBatchOnFunctionError must be true")
+
+    def test_unfiltered_or_broken_filters_fail(self):
+        t = mutated(lambda t: props(t, "CelloEventsStream").pop("FilterCriteria"))
+        self.assertProblem(problems(t), "FilterCriteria.Filters must select")
+        t = mutated(lambda t: props(t, "CelloEventsStream")["FilterCriteria"]["Filters"][0].update(Pattern="{nope"))
+        self.assertProblem(problems(t), "Filters[0].Pattern is not JSON")
+
+    def test_reporting_on_by_default_or_unswitched_fails(self):
+        t = mutated(lambda t: t["Parameters"]["CelloReporting"].update(Default="on"))
+        self.assertProblem(problems(t), "parameter CelloReporting: must default to off")
+        t = mutated(lambda t: t["Resources"]["CelloEventsStream"].pop("Condition"))
+        self.assertProblem(problems(t), "must have a Condition on the CelloReporting parameter")
+
+    def test_the_role_must_read_the_stream_and_write_the_queue(self):
+        def drop(action):
+            def edit(t):
+                for st in role_statements(t, "CelloEventsRole"):
+                    st["Action"] = [a for a in ct.as_list(st["Action"]) if a != action]
+            return edit
+
+        self.assertProblem(problems(mutated(drop("sqs:SendMessage"))), "its role lacks sqs:SendMessage on CelloEventsDeadLetterQueue")
+        self.assertProblem(problems(mutated(drop("dynamodb:GetRecords"))), "its role lacks ['dynamodb:GetRecords'] on UsersTable.StreamArn")
+
+    def test_the_stream_needs_both_images(self):
+        t = mutated(lambda t: props(t, "UsersTable").update(StreamSpecification={"StreamViewType": "KEYS_ONLY"}))
+        self.assertProblem(problems(t), "StreamViewType must be NEW_AND_OLD_IMAGES")
+
+    def test_a_consumer_without_its_mapping_fails(self):
+        t = mutated(lambda t: t["Resources"].pop("CelloEventsStream"))
+        self.assertProblem(problems(t), "function CelloEventsFunction: a stream consumer needs exactly one")
 
 
 class SamConfig(unittest.TestCase):

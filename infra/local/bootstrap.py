@@ -1,5 +1,6 @@
-"""Creates the local table (with its TTL attribute) and the environment's secret in the
-stand-ins, through the same AWS APIs a deployed stack uses. Idempotent."""
+"""Creates the local table (with its TTL attribute and its stream), the environment's secret and
+cello-events' dead-letter queue in the stand-ins, through the same AWS APIs a deployed stack
+uses. Idempotent."""
 import json
 import os
 import sys
@@ -8,6 +9,10 @@ import boto3
 
 TABLE = os.environ["TABLE_NAME"]
 SECRET_ID = os.environ["SECRET_ID"]
+# The local stand-in of the stream mapping's on-failure destination (infra/local/stream_feeder.py).
+DEAD_LETTER_QUEUE = os.environ.get("CELLO_EVENTS_DLQ_NAME", "cello-events-dead-letter-local")
+# As the template's table: both images, for cello-events (a stream nobody reads costs nothing).
+STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 # Development values only. Real ones live in each environment's Secrets Manager secret.
 LOCAL_SECRET = {
@@ -38,12 +43,19 @@ def main() -> int:
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
             BillingMode="PAY_PER_REQUEST",
+            StreamSpecification=STREAM,
         )
         ddb.get_waiter("table_exists").wait(TableName=TABLE)
         ddb.update_time_to_live(
             TableName=TABLE,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
         )
+    elif not ddb.describe_table(TableName=TABLE)["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
+        ddb.update_table(TableName=TABLE, StreamSpecification=STREAM)
+    # moto serves SQS on the same port as DynamoDB.
+    boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"]).create_queue(
+        QueueName=DEAD_LETTER_QUEUE
+    )
     sm = boto3.client(
         "secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
     )

@@ -58,6 +58,8 @@ stack_env() {
   export CHECKOUT_COUPONS="50%x3=cello-new-user-50-3m,25%x1=cello-new-user-25-1m"
   export CHECKOUT_SUCCESS_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=success&session_id={CHECKOUT_SESSION_ID}"
   export CHECKOUT_CANCEL_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=cancel"
+  # cello-events' dead-letter queue in moto (bootstrap.py creates it, stream_feeder.py fills it).
+  export CELLO_EVENTS_DLQ_NAME=cello-events-dead-letter-local
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -89,6 +91,24 @@ start_watch() { # [port] [name]
 
 stop_watch() { # [name]
   local pidfile="$RUN_DIR/${1:-watch}.pid"
+  [ -f "$pidfile" ] || return 0
+  kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# Feeds cello-events from the table's stream as Lambda's event source mapping does in AWS
+# (infra/local/stream_feeder.py), in its own process group (pid in $RUN_DIR/<name>.pid, log
+# beside it). It waits for `cargo lambda watch` itself. Put `stop_feeder` in the EXIT trap.
+start_feeder() { # [name]
+  local name=${1:-stream-feeder}
+  mkdir -p "$RUN_DIR"
+  setsid "$VENV/bin/python" "$REPO_ROOT/infra/local/stream_feeder.py" \
+    > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/$name.pid"
+}
+
+stop_feeder() { # [name]
+  local pidfile="$RUN_DIR/${1:-stream-feeder}.pid"
   [ -f "$pidfile" ] || return 0
   kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"

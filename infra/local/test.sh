@@ -19,8 +19,10 @@ log "building every function"
 cargo build --workspace --bins --quiet
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
-trap 'stop_watch; bash infra/local/stack.sh stop' EXIT
+trap 'stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
 start_watch
+# cello-events fed from the table's stream, as its event source mapping does in AWS.
+start_feeder
 
 log "unit and integration tests"
 cargo test --workspace --no-fail-fast

@@ -216,6 +216,9 @@ pub struct EventMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionContext {
+    /// The subscription's id, as Cello's examples send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub invoice_id: String,
     pub interval: Interval,
     #[serde(skip_serializing_if = "Option::is_none")]

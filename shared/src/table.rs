@@ -19,11 +19,19 @@
 //! | other-mode event noted | `CUSTOMER#<customer id>` | `MODE_MISMATCH` | webhook, the latest ignored event of the other Stripe mode (read by the doctor) |
 //! | processed Stripe event | `STRIPE_EVENT#<event id>` | `EVENT` | webhook, after its effects, with `ttl` |
 //! | component health | `HEALTH` | `<component>`, e.g. `TOKEN_MINTED` | cello-token, at most once per container per few minutes; read by the doctor |
+//! | report of a paid invoice to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#invoice-paid#<invoice id>` | cello-events, claimed before the call, finished after |
+//! | report of a refund to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#charge-refunded#<invoice id>` | cello-events, likewise |
+//! | report of a signup to Cello | `USER#<user id>` | `CELLO_REPORT#new-signup` | cello-events, likewise |
 //! | credit balance | `USER#<user id>` | `CREDITS` | rewards, signup (kept rewards); `ADD` only |
 //! | credit ledger entry | `USER#<user id>` | `CREDIT#<creditedAt, 12 digits>#<event id>` | with the balance, in one transaction |
 //! | reward for an unknown user | `PENDING_REWARD#<product user id>` | `REWARD#<event id>` | rewards; deleted when applied |
 //! | Cello reward dedupe | `CELLO_REWARD#<event id>` | `EVENT` | rewards, in the credit's transaction |
 //! | erasure progress | `USER#<user id>` | `ERASURE` | rewards (`DELETE /account`, the `erase` command) |
+//!
+//! A report record holds `trigger`, `status` (`sending` → `sent` | `refused` | `failed`, the last
+//! claimed again by a retry), `userId`, `invoiceId`, `event` (the JSON sent, which names the
+//! user's email), `source` (the sort key that caused it), `attempts`, `claimToken`, `sentAt`,
+//! `error`, `createdAt`, `updatedAt`. The table's stream (both images) feeds cello-events.
 //!
 //! The credit items are described in [`crate::credits`].
 //!

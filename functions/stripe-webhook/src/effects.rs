@@ -194,6 +194,22 @@ pub struct PaidInvoice {
     pub price_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cello_interval: Option<String>,
+    /// The price's product (`price.product`, or `pricing.price_details.product` since
+    /// API 2025-03-31), for Cello's `productKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    /// The price's nickname, else its lookup key, when the line carries the price object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_name: Option<String>,
+    /// Stripe's recurrence of the line's price (`day|week|month|year` and its count), when the
+    /// line carries the price object (API versions before 2025-03-31, or expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_count: Option<i64>,
+    /// The event's `livemode`: which Stripe mode verified this payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
 }
 
 /// A completed Checkout Session: the subscription it started and the discount it started
@@ -239,6 +255,19 @@ pub struct RefundRecord {
     pub amount_refunded_total: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// The invoice the refunded charge paid (`charge.invoice`, sent by API versions before
+    /// 2025-03-31), so the refund can be reported against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<String>,
+    /// The refunded charge's `payment_intent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent: Option<String>,
+    /// The event's `created`: when Stripe recorded the refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<i64>,
+    /// The event's `livemode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livemode: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,6 +427,15 @@ pub fn plan(
                 .and_then(|d| d.price.get().map(str::to_owned))
         });
         let (interval, count) = price.map(price_interval).unwrap_or((None, None));
+        let product_id = price
+            .and_then(|p| p.product.get().map(str::to_owned))
+            .or_else(|| {
+                line_price
+                    .and_then(|l| l.pricing.get())
+                    .and_then(|p| p.price_details.get())
+                    .and_then(|d| d.product.get().map(str::to_owned))
+            });
+        let plan_name = price.and_then(|p| text(&p.nickname).or_else(|| text(&p.lookup_key)));
         let subscription_id = object.subscription.get().map(str::to_owned).or_else(|| {
             object
                 .parent
@@ -420,11 +458,37 @@ pub fn plan(
                 .or(Some(created)),
             price_id,
             cello_interval: cello_interval(interval.as_deref(), count),
+            product_id,
+            plan_name,
+            interval,
+            interval_count: count,
+            livemode: event.livemode.get(),
         })]);
     }
 
     // charge.succeeded, charge.updated, charge.refunded
-    Ok(charge_effects(object, id, customer_id, kind, version))
+    let refund = RefundContext {
+        invoice_id: object.invoice.get().map(str::to_owned),
+        payment_intent: object.payment_intent.get().map(str::to_owned),
+        refunded_at: Some(created),
+        livemode: event.livemode.get(),
+    };
+    Ok(charge_effects(
+        object,
+        id,
+        customer_id,
+        kind,
+        version,
+        refund,
+    ))
+}
+
+/// What every refund record of one charge event shares.
+struct RefundContext {
+    invoice_id: Option<String>,
+    payment_intent: Option<String>,
+    refunded_at: Option<i64>,
+    livemode: Option<bool>,
 }
 
 fn charge_effects(
@@ -433,6 +497,7 @@ fn charge_effects(
     customer_id: String,
     kind: EventType,
     version: String,
+    context: RefundContext,
 ) -> Vec<Effect> {
     let currency = object.currency.get().map(str::to_owned);
     let mut effects = Vec::new();
@@ -450,6 +515,10 @@ fn charge_effects(
                     .get()
                     .map(str::to_owned)
                     .or(currency.clone()),
+                invoice_id: context.invoice_id.clone(),
+                payment_intent: context.payment_intent.clone(),
+                refunded_at: refund.created.get().or(context.refunded_at),
+                livemode: context.livemode,
             }));
         }
     }
@@ -465,6 +534,10 @@ fn charge_effects(
             amount: None,
             amount_refunded_total: Some(total),
             currency: currency.clone(),
+            invoice_id: context.invoice_id.clone(),
+            payment_intent: context.payment_intent.clone(),
+            refunded_at: context.refunded_at,
+            livemode: context.livemode,
         }));
     }
     effects.insert(
@@ -637,6 +710,57 @@ mod tests {
     }
 
     #[test]
+    fn invoices_and_refunds_keep_what_purchase_reporting_needs() {
+        // An older API version: the line carries the price object.
+        let effects = plan_of(
+            r#"{"id":"evt_6","type":"invoice.paid","created":10,"livemode":true,"data":{"object":{
+                "id":"in_6","customer":"cus_6","amount_paid":5000,"currency":"jpy",
+                "lines":{"data":[{"price":{"id":"price_6","product":"prod_6","nickname":"Team",
+                  "recurring":{"interval":"month","interval_count":3}}}]}}}}"#,
+        )
+        .unwrap();
+        let Effect::Invoice(i) = &effects[0] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(i.livemode, Some(true));
+        assert_eq!(i.product_id.as_deref(), Some("prod_6"));
+        assert_eq!(i.plan_name.as_deref(), Some("Team"));
+        assert_eq!(
+            (i.interval.as_deref(), i.interval_count),
+            (Some("month"), Some(3))
+        );
+        // Since 2025-03-31 the line only references the price and product.
+        let effects = plan_of(
+            r#"{"id":"evt_7","type":"invoice.paid","created":10,"livemode":false,"data":{"object":{
+                "id":"in_7","customer":"cus_7","lines":{"data":[{"pricing":{"price_details":
+                  {"price":"price_7","product":"prod_7"}}}]}}}}"#,
+        )
+        .unwrap();
+        let Effect::Invoice(i) = &effects[0] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(i.product_id.as_deref(), Some("prod_7"));
+        assert_eq!(
+            (i.interval.as_deref(), i.plan_name.as_deref()),
+            (None, None)
+        );
+        assert_eq!(i.livemode, Some(false));
+        // A refund names the invoice its charge paid, when the charge says so.
+        let effects = plan_of(
+            r#"{"id":"evt_8","type":"charge.refunded","created":20,"livemode":false,"data":{"object":{
+                "id":"ch_8","customer":"cus_8","invoice":"in_8","payment_intent":"pi_8",
+                "amount":1000,"amount_refunded":1000}}}"#,
+        )
+        .unwrap();
+        let Effect::Refund(r) = &effects[1] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(r.invoice_id.as_deref(), Some("in_8"));
+        assert_eq!(r.payment_intent.as_deref(), Some("pi_8"));
+        assert_eq!((r.refunded_at, r.livemode), (Some(20), Some(false)));
+    }
+
+    #[test]
     fn wrong_types_read_as_absent_instead_of_failing() {
         let event = Event::parse(br#"{"id":"evt_4","type":"charge.refunded","created":"soon","data":{"object":{"id":"ch_1","customer":"cus_1","amount":[1],"amount_refunded":500,"refunds":{"data":[null,3,{"id":"re_1","amount":500}]}}}}"#).unwrap();
         assert_eq!(event.created.get(), None);
@@ -655,6 +779,10 @@ mod tests {
                 amount: Some(500),
                 amount_refunded_total: None,
                 currency: None,
+                invoice_id: None,
+                payment_intent: None,
+                refunded_at: Some(5),
+                livemode: None,
             })
         );
     }

@@ -92,6 +92,7 @@ fn invoice_paid(user_id: &str, invoice_id: &str) -> Event {
                 timestamp: "2026-11-22T10:00:00Z".into(),
             },
             subscription: Some(SubscriptionContext {
+                id: None,
                 invoice_id: invoice_id.into(),
                 interval: Interval::Monthly,
                 product_key: Some("Pro".into()),

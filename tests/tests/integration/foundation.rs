@@ -97,7 +97,7 @@ async fn the_environment_secret_exists_with_every_field() {
 /// Each function refuses to start without its configuration and names the missing setting.
 #[test]
 fn functions_fail_at_start_up_naming_the_missing_setting() {
-    for function in ["cello-token", "signup", "stripe-webhook"] {
+    for function in ["cello-token", "signup", "stripe-webhook", "cello-events"] {
         let out = std::process::Command::new(env!("CARGO"))
             .args([
                 "run",

@@ -4,6 +4,7 @@
 //! starts the stack and exports its environment.
 
 mod cello_api;
+mod cello_events;
 mod cello_token;
 mod checkout;
 mod doctor;

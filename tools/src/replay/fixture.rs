@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 /// The folder of raw Stripe bodies, and the function they are delivered to.
 pub const STRIPE_DIR: &str = "stripe";
 pub const STRIPE_FUNCTION: &str = "stripe-webhook";
+/// Folders of DynamoDB stream batches (stream consumers have no URL): replayed by
+/// `infra/local/replay_stream.py`, not here.
+pub const STREAM_DIRS: [&str; 1] = ["cello-events"];
 const EXPECT_SUFFIX: &str = ".expect.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub fn discover(events_dir: &Path) -> io::Result<(Vec<Fixture>, Vec<PathBuf>)> {
             continue;
         }
         let folder = file_name(&dir);
+        if STREAM_DIRS.contains(&folder.as_str()) {
+            continue;
+        }
         let (function, kind) = if folder == STRIPE_DIR {
             (STRIPE_FUNCTION.to_owned(), Kind::StripeBody)
         } else {
@@ -99,6 +105,7 @@ mod tests {
             ("stripe/invoice-paid.json", "{}"),
             ("stripe/invoice-paid.expect.json", "{}"),
             ("stripe/typo.expect.json", "{}"),
+            ("cello-events/batch.json", "{}"),
             ("README.md", "not a fixture"),
             ("signup/notes.txt", "not a fixture"),
         ] {
