@@ -8,6 +8,7 @@
 //     and a fresh token through window.Cello("updateToken", ...) when Cello asks for one.
 //  5. The pricing card: GET /checkout/discount shows the new-user discount the backend decided;
 //     Subscribe calls POST /checkout and follows the Checkout Session's URL to Stripe's page.
+//  6. GET /credits: the credits Cello's rewards granted the person, newest first, paged.
 // Every API error is shown to the person with its code, message and request id.
 (function () {
   'use strict';
@@ -298,6 +299,33 @@
     }
   }
 
+  // ---- 6. credits ----------------------------------------------------------------------------
+
+  let nextCursor = null;
+
+  function ledgerLine(entry) {
+    const li = document.createElement('li');
+    const when = new Date(entry.creditedAt * 1000).toISOString().slice(0, 16).replace('T', ' ');
+    li.textContent = `+${entry.amount} credits (reward ${entry.rewardId}, ${when} UTC)`;
+    return li;
+  }
+
+  async function showCredits(more = false) {
+    if (!config.creditsUrl) return;
+    const url = new URL(config.creditsUrl, location.href);
+    url.searchParams.set('limit', '10');
+    if (more && nextCursor) url.searchParams.set('cursor', nextCursor);
+    const { data } = await getJson(url.toString(), session.token);
+    if (!more) $('ledger').replaceChildren();
+    $('balance').textContent = String(data.balance);
+    data.entries.forEach((e) => $('ledger').append(ledgerLine(e)));
+    nextCursor = data.nextCursor;
+    $('more-credits').hidden = !nextCursor;
+    step(`GET /credits → balance ${data.balance}, ${data.entries.length} ${data.entries.length === 1 ? 'entry' : 'entries'}`);
+  }
+
+  $('more-credits').addEventListener('click', () => showCredits(true).catch(showError));
+
   // ---- the form ----------------------------------------------------------------------------
 
   function formValues() {
@@ -322,6 +350,7 @@
       if (action === 'signup') await signUp(values);
       await bootCello(values.language);
       await showOffer();
+      await showCredits();
     } catch (e) {
       showError(e);
     } finally {

@@ -53,8 +53,13 @@ REQUIRED_ROUTES = {
     "POST /stripe/webhook",
     "POST /checkout",
     "GET /checkout/discount",
+    "POST /cello/rewards",
+    "GET /credits",
+    "DELETE /account",
 }
-PUBLIC_ROUTES = {"POST /stripe/webhook"}  # Stripe signs its requests; it has no user token.
+# Callers without a user token: Stripe signs its requests; Cello's reward callback carries
+# Basic credentials the rewards function checks.
+PUBLIC_ROUTES = {"POST /stripe/webhook", "POST /cello/rewards"}
 
 # Variables the code reads that a deployed stack must NEVER set (the check fails if it does).
 LOCAL_ONLY = {
@@ -335,7 +340,7 @@ def check_routes(t: dict) -> list[str]:
         jwt = jwt_authorizers(apis[r["api"]])
         if key in PUBLIC_ROUTES:
             if r["authorizer"] is not None:
-                problems.append(f"route {key} must have no authorizer (Stripe cannot send a user token), has {r['authorizer']}")
+                problems.append(f"route {key} must have no authorizer (its caller cannot send a user token), has {r['authorizer']}")
         elif r["authorizer"] not in jwt:
             problems.append(f"route {key} ({r['function']}) has no JWT authorizer (authorizer: {r['authorizer']})")
     for api_id, api in apis.items():

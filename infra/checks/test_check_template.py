@@ -50,7 +50,7 @@ class RealTemplate(unittest.TestCase):
     def test_sees_every_package_and_route(self):
         self.assertEqual(
             {p.name for p in CODE.packages.values()},
-            {"cello-token", "signup", "stripe-webhook", "checkout", "cello-events"},
+            {"cello-token", "signup", "stripe-webhook", "checkout", "cello-events", "rewards"},
         )
         self.assertEqual(set(ct.routes(TEMPLATE)), ct.REQUIRED_ROUTES)
 
@@ -99,6 +99,28 @@ class Authorizers(unittest.TestCase):
         found = problems(t)
         self.assertProblem(found, "route POST /stripe/webhook must have no authorizer")
         self.assertProblem(found, "translated HttpApi: POST /stripe/webhook requires ['UserJwt']")
+
+    def test_reward_callback_behind_the_authorizer_fails(self):
+        # Cello sends Basic credentials, never a user token: behind the authorizer every
+        # callback would be refused by API Gateway and every reward lost to Cello's retries.
+        t = mutated(
+            lambda t: props(t, "RewardsFunction")["Events"]["Callback"]["Properties"]["Auth"].update(
+                Authorizer="UserJwt"
+            )
+        )
+        found = problems(t)
+        self.assertProblem(found, "route POST /cello/rewards must have no authorizer")
+        self.assertProblem(found, "translated HttpApi: POST /cello/rewards requires ['UserJwt']")
+
+    def test_credits_and_account_without_the_authorizer_fail(self):
+        def edit(t):
+            for name in ("Credits", "Account"):
+                props(t, "RewardsFunction")["Events"][name]["Properties"]["Auth"].update(Authorizer="NONE")
+
+        found = problems(mutated(edit))
+        self.assertProblem(found, "route GET /credits (RewardsFunction) has no JWT authorizer")
+        self.assertProblem(found, "route DELETE /account (RewardsFunction) has no JWT authorizer")
+        self.assertProblem(found, "translated HttpApi: DELETE /account is not protected")
 
     def test_authorizer_without_audience_fails(self):
         t = mutated(
@@ -158,8 +180,9 @@ class Iam(unittest.TestCase):
 
     def test_a_grant_no_code_calls_fails(self):
         # checkout only reads, claims and records: DeleteItem or Scan would be more than it needs.
-        # (PutItem is not caught here: shared's user store calls it, for signup.)
-        for action in ("dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"):
+        # (PutItem and DeleteItem are not caught here: shared calls them, the user store for
+        # signup and shared/src/credits for the kept rewards signup and rewards apply.)
+        for action in ("dynamodb:Scan", "dynamodb:BatchWriteItem"):
             t = mutated(lambda t: role_statements(t, "CheckoutRole")[1]["Action"].append(action))
             self.assertTrue(
                 any(f"CheckoutFunction: its role grants {action}" in p for p in problems(t)),
@@ -169,6 +192,16 @@ class Iam(unittest.TestCase):
     def test_checkout_without_query_fails(self):
         t = mutated(lambda t: role_statements(t, "CheckoutRole")[1]["Action"].remove("dynamodb:Query"))
         self.assertTrue(any("CheckoutFunction: functions/checkout/src calls what dynamodb:Query" in p for p in problems(t)))
+
+    def test_rewards_without_delete_fails(self):
+        # The erasure deletes the email item (a transaction's Delete element).
+        def edit(t):
+            role_statements(t, "RewardsRole")[1]["Action"].remove("dynamodb:DeleteItem")
+
+        self.assertProblem(
+            problems(mutated(edit)),
+            "function RewardsFunction: functions/rewards/src calls what dynamodb:DeleteItem authorizes",
+        )
 
     def test_transaction_elements_need_their_item_actions(self):
         code = with_code("functions/cello-token", "let c = ConditionCheck::builder().table_name(t);")
@@ -239,6 +272,12 @@ class Environment(unittest.TestCase):
     def test_required_variable_unset_fails(self):
         t = mutated(lambda t: self.globals_env(t).pop("TABLE_NAME"))
         self.assertProblem(problems(t), "its code reads TABLE_NAME but the template does not set it")
+
+    def test_the_reward_environment_must_be_set(self):
+        # No default for CELLO_ENV: a forgotten setting must fail the check, not credit
+        # sandbox rewards in production.
+        t = mutated(lambda t: props(t, "RewardsFunction")["Environment"]["Variables"].pop("CELLO_ENV"))
+        self.assertProblem(problems(t), "RewardsFunction: its code reads CELLO_ENV but the template does not set it")
 
     def test_a_new_setting_in_a_function_must_reach_the_template(self):
         code = with_code("functions/cello-token", 'let ttl = settings.seconds("CELLO_WIDGET_THEME")?;')

@@ -49,6 +49,9 @@ stack_env() {
   export LOCAL_WATCH_URL="http://127.0.0.1:$WATCH_PORT"
   export LOCAL_FRONTEND_URL="http://127.0.0.1:$FRONTEND_PORT"
   export LOCAL_BROWSER_STANDIN_PORT="$BROWSER_STANDIN_PORT"
+  # rewards: the stand-in's callbacks say sandbox; self-service erasure and Stripe customer
+  # deletion are on locally so the tests exercise them (both off by default in a stack).
+  export CELLO_ENV=sandbox ACCOUNT_DELETION=enabled ERASE_STRIPE_CUSTOMER=delete
   export RUST_LOG=${RUST_LOG:-info}
   # checkout: the prices and coupons infra/local/stripe-checkout-seed.json creates in the stand-in.
   export CHECKOUT_PRICES=price_local_pro_monthly,price_local_pro_yearly

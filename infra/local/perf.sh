@@ -100,6 +100,9 @@ for fn in "${FUNCTIONS[@]}"; do
     stripe-webhook) measure stripe-webhook "${PERF_WEBHOOK_EVENT:-events/stripe/invoice-paid.json}" --stripe --fresh-each ;;
     # Until the harness signs a user up first: the 409 path (identity, body, the user read).
     checkout) measure checkout "${PERF_CHECKOUT_EVENT:-events/checkout/not-signed-up.json}" ;;
+    # Cello's reward callback: the first delivery keeps the reward (its user never signed up),
+    # the warm ones are redeliveries (duplicates), as Cello's at-least-once delivery makes them.
+    rewards) measure rewards events/rewards/callback-1-reward-for-unknown-user-is-kept.json ;;
     *) die "perf.sh has no realistic event for $fn yet: add a measure line for it" ;;
   esac
 done

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod cello_api;
 pub mod clock;
 pub mod config;
+pub mod credits;
 pub mod error;
 pub mod field;
 pub mod http;

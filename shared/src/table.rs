@@ -22,11 +22,18 @@
 //! | report of a paid invoice to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#invoice-paid#<invoice id>` | cello-events, claimed before the call, finished after |
 //! | report of a refund to Cello | `CUSTOMER#<customer id>` | `CELLO_REPORT#charge-refunded#<invoice id>` | cello-events, likewise |
 //! | report of a signup to Cello | `USER#<user id>` | `CELLO_REPORT#new-signup` | cello-events, likewise |
+//! | credit balance | `USER#<user id>` | `CREDITS` | rewards, signup (kept rewards); `ADD` only |
+//! | credit ledger entry | `USER#<user id>` | `CREDIT#<creditedAt, 12 digits>#<event id>` | with the balance, in one transaction |
+//! | reward for an unknown user | `PENDING_REWARD#<product user id>` | `REWARD#<event id>` | rewards; deleted when applied |
+//! | Cello reward dedupe | `CELLO_REWARD#<event id>` | `EVENT` | rewards, in the credit's transaction |
+//! | erasure progress | `USER#<user id>` | `ERASURE` | rewards (`DELETE /account`, the `erase` command) |
 //!
 //! A report record holds `trigger`, `status` (`sending` → `sent` | `refused` | `failed`, the last
 //! claimed again by a retry), `userId`, `invoiceId`, `event` (the JSON sent, which names the
 //! user's email), `source` (the sort key that caused it), `attempts`, `claimToken`, `sentAt`,
 //! `error`, `createdAt`, `updatedAt`. The table's stream (both images) feeds cello-events.
+//!
+//! The credit items are described in [`crate::credits`].
 //!
 //! A user's billing picture is one Query on its customer's partition (the user item holds the
 //! customer id; the lookup item gives the way back). Every write that must happen once carries

@@ -56,6 +56,7 @@ pub fn user(user_id: &str, email: &str) -> shared::User {
         ucc_standard: Some(true),
         created_at: shared::unix_now(),
         stripe_customer_id: None,
+        erased_at: None,
     }
 }
 

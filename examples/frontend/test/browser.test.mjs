@@ -371,6 +371,51 @@ test('a page on an origin CORS does not allow is refused by the browser, and not
   await page.close();
 });
 
+// Cello's API stand-in delivers a reward callback to the rewards function, as Cello would.
+async function deliverReward(who, amount, eventId) {
+  const resp = await fetch(`${stackVar('CELLO_API_BASE')}/_standin/rewards/deliver`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      url: `${stackVar('LOCAL_WATCH_URL')}/lambda-url/rewards/cello/rewards`,
+      username: secret.celloRewardsWebhookUsername, password: secret.celloRewardsWebhookPassword,
+      env: 'sandbox', eventId, productUserId: who.sub, amount, copies: 2, concurrent: false,
+      retries: 0, eventType: 'new-reward',
+    }),
+  });
+  assert.equal(resp.status, 200, `the stand-in's deliver answered ${resp.status}`);
+  return resp.json();
+}
+
+test('credits Cello granted before the signup are shown once the person signs up', async () => {
+  const who = fresh();
+  const eventId = `evt_${who.sub.replace(/-/g, '_')}`;
+  const delivered = await deliverReward(who, 700, eventId);
+  assert.deepEqual(delivered.deliveries.map((d) => d.body.outcome), ['pending', 'duplicate']);
+  const { page, consoleErrors } = await openPage(`${PAGE}/`);
+  const creditCalls = [];
+  page.on('request', (req) => req.url().includes('/lambda-url/rewards/credits') && creditCalls.push(req));
+  await fillSignin(page, who, { firstName: 'Hedy', lastName: 'Lamarr', language: 'en', uccInBody: true });
+  await page.click('#signup');
+  await expectStep(page, 'GET /credits → balance 700, 1 entry');
+  assert.equal(await page.textContent('#balance'), '700');
+  const lines = await page.locator('#ledger li').allTextContents();
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /^\+700 credits \(reward /);
+  const response = await creditCalls[0].response();
+  assert.equal(response.status(), 200);
+  assert.equal(response.headers()['access-control-allow-origin'], PAGE);
+  // Logging in again shows the same balance: the kept reward was credited exactly once.
+  await page.click('#login');
+  await expectStep(page, 'Cello widget shut down');
+  await page.waitForFunction(() => [...document.querySelectorAll('#steps li.ok')]
+    .filter((li) => li.textContent.startsWith('GET /credits')).length === 2, null, { timeout: STEP_TIMEOUT_MS });
+  assert.equal(await page.textContent('#balance'), '700');
+  assert.equal(await page.locator('#ledger li').count(), 1);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});
+
 async function stripeSessions(customer) {
   const resp = await fetch(`${STRIPE}/v1/checkout/sessions?customer=${encodeURIComponent(customer)}&limit=10`, {
     headers: { Authorization: `Bearer ${STRIPE_KEY}` },

@@ -395,6 +395,7 @@ mod tests {
             ucc_standard: None,
             created_at: 0,
             stripe_customer_id: None,
+            erased_at: None,
         };
         assert_eq!(Referral::of_user(&user, None, None), None);
         assert_eq!(Referral::of_user(&user, Some(" "), None), None);

@@ -63,6 +63,7 @@ fn stored_user(id: &str) -> User {
         ucc_standard: None,
         created_at: 1,
         stripe_customer_id: None,
+        erased_at: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn user(id: &str, ucc: Option<&str>, customer: Option<&str>) -> User {
         ucc_standard: None,
         created_at: NOW - 100,
         stripe_customer_id: customer.map(str::to_owned),
+        erased_at: None,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::settings::{SignupSettings, UnverifiedEmail};
 use crate::store::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link};
 use lambda_http::http::StatusCode;
 use shared::clock::Clock;
+use shared::credits::PendingRewards;
 use shared::field::FieldError;
 use shared::http::{Incoming, Reply};
 use shared::stripe::StripeFailure;
@@ -49,6 +50,10 @@ pub enum SignupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Stripe(#[from] StripeFailure),
+    /// The person was erased (`DELETE /account` or the erase command): signing up again
+    /// would put their data back.
+    #[error("this account was erased")]
+    Erased,
     /// The user vanished between its write and the claim: nothing a retry can mend.
     #[error("the user vanished between create and claim")]
     Vanished,
@@ -87,6 +92,11 @@ impl From<SignupError> for ApiError {
                     "the payment provider refused the request",
                 )
             }
+            SignupError::Erased => ApiError::new(
+                StatusCode::GONE,
+                "account_erased",
+                "this account was erased at its owner's request and cannot be signed up again",
+            ),
             SignupError::Vanished => {
                 tracing::error!("user vanished between create and claim");
                 ApiError::internal()
@@ -153,12 +163,13 @@ fn user_from(signup: ValidSignup, user_id: String, now: i64) -> User {
         ucc_standard,
         created_at: now,
         stripe_customer_id: None,
+        erased_at: None,
     }
 }
 
 impl<S, P, C> SignupHandler<S, P, C>
 where
-    S: UserStore + CustomerLinks + EmailClaims,
+    S: UserStore + CustomerLinks + EmailClaims + PendingRewards,
     P: StripeCustomers,
     C: Clock,
 {
@@ -219,6 +230,10 @@ where
         }
 
         let mut stored = self.store_user(user).await?;
+        if stored.erased_at.is_some() {
+            return Err(SignupError::Erased);
+        }
+        self.apply_kept_rewards(&stored.user_id).await;
         if let Some(email) = proven
             && stored.email.is_none()
         {
@@ -262,6 +277,24 @@ where
         }
         self.store.email_reached_stripe(&user.user_id).await?;
         Ok(())
+    }
+
+    /// Credits the rewards Cello sent before this user existed (each once, however often this
+    /// runs). Best effort: the signup does not fail for it, and the rewards function applies
+    /// what is left on the user's next `GET /credits`. One strongly consistent query when
+    /// nothing is kept, which is nearly always.
+    async fn apply_kept_rewards(&self, user_id: &str) {
+        match self
+            .store
+            .apply_pending_rewards(user_id, self.clock.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(applied) => tracing::info!(applied, "rewards kept before signup credited"),
+            Err(e) => {
+                tracing::warn!(error = %e, "kept rewards not applied now; credits applies them later")
+            }
+        }
     }
 
     /// Registers the user, or returns the one a retry or a concurrent request stored first.

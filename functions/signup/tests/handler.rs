@@ -427,6 +427,7 @@ async fn a_user_older_than_the_idempotency_keys_lifetime_reuses_the_customer_str
             ucc_standard: Some(true),
             created_at: now - age,
             stripe_customer_id: None,
+            erased_at: None,
         };
         let h = SignupHandler {
             store: MemoryStore::with_users([user.clone()]),
@@ -595,4 +596,98 @@ async fn a_stripe_outage_after_the_claim_is_finished_by_the_retry() {
     let customers = h.stripe.customers.lock().unwrap().clone();
     assert_eq!(customers.len(), 1);
     assert_eq!(customers[0].1.email.as_deref(), Some("kat@example.com"));
+}
+
+fn kept_reward(user_id: &str, event_id: &str, amount: i64) -> shared::credits::Reward {
+    shared::credits::Reward {
+        event_id: event_id.into(),
+        reward_id: format!("rwd-{event_id}"),
+        product_user_id: user_id.into(),
+        amount,
+        created_ts: "2026-11-23T10:00:00Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn rewards_kept_before_signup_are_credited_once_at_signup() {
+    let h = handler();
+    // Cello rewarded the referrer before they signed up here: kept, not credited.
+    for (event, amount) in [("evt-a", 500), ("evt-b", 250)] {
+        h.store
+            .ledger
+            .record(&kept_reward("ada-r1", event, amount), false, 1);
+    }
+    assert_eq!(h.store.ledger.pending_count("ada-r1"), 2);
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(h.store.ledger.balance("ada-r1"), 750);
+    assert_eq!(h.store.ledger.entries("ada-r1").len(), 2);
+    assert_eq!(h.store.ledger.pending_count("ada-r1"), 0);
+    // Repeats and a redelivery of a kept reward change nothing.
+    for _ in 0..3 {
+        let (status, _, _) = call(&h, "new-user-with-ucc", "r1").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let again = h
+        .store
+        .ledger
+        .record(&kept_reward("ada-r1", "evt-a", 500), true, 2);
+    assert_eq!(again, shared::credits::RewardOutcome::Duplicate);
+    assert_eq!(h.store.ledger.balance("ada-r1"), 750);
+    assert_eq!(h.store.ledger.entries("ada-r1").len(), 2);
+}
+
+#[tokio::test]
+async fn a_store_outage_while_applying_kept_rewards_does_not_fail_the_signup() {
+    let h = handler();
+    h.store
+        .ledger
+        .record(&kept_reward("ada-r1", "evt-a", 500), false, 1);
+    h.store.ledger.unavailable.store(true, Ordering::SeqCst);
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(h.store.ledger.pending_count("ada-r1"), 1, "kept for later");
+    h.store.ledger.unavailable.store(false, Ordering::SeqCst);
+    let (status, _, _) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.store.ledger.balance("ada-r1"), 500);
+}
+
+#[tokio::test]
+async fn an_erased_account_cannot_sign_up_again() {
+    let mut erased = integration_user("ada-r1");
+    erased.erased_at = Some(1_700_000_000);
+    erased.email = None;
+    erased.first_name.clear();
+    erased.last_name.clear();
+    let h = Handler {
+        store: MemoryStore::with_users([erased]),
+        ..handler()
+    };
+    let (status, _, body) = call(&h, "new-user-with-ucc", "r1").await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"]["code"], "account_erased");
+    let stored = h.store.get_user("ada-r1").await.unwrap().unwrap();
+    assert_eq!(stored.email, None, "nothing of the person came back");
+    assert_eq!(stored.first_name, "");
+    assert_eq!(h.stripe.count(), 0);
+}
+
+fn integration_user(id: &str) -> shared::User {
+    shared::User {
+        user_id: id.into(),
+        email: Some(format!("{id}@example.com")),
+        unverified_email: None,
+        email_pending_stripe: None,
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        organization_id: None,
+        language: None,
+        ucc: None,
+        ucc_source: None,
+        ucc_standard: None,
+        created_at: 1,
+        stripe_customer_id: Some("cus_erased".into()),
+        erased_at: None,
+    }
 }

@@ -47,6 +47,13 @@ sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SE
 print(json.loads(sm.get_secret_value(SecretId=os.environ["SECRET_ID"])["SecretString"])["stripeWebhookSecrets"][0])
 PY
 ) || die "reading the stack's webhook secret failed"
+rewards_basic=$("$VENV/bin/python" - <<'PY'
+import json, os, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"])
+s = json.loads(sm.get_secret_value(SecretId=os.environ["SECRET_ID"])["SecretString"])
+print(f"{s.get('celloRewardsWebhookUsername', '')}:{s.get('celloRewardsWebhookPassword', '')}")
+PY
+) || die "reading the stack's reward-callback credentials failed"
 sub="contract-$$-$(date +%s)"
 token=$(python3 infra/local/mint_token.py --sub "$sub" --email "$sub@example.com" \
   --given-name Contract --family-name Test --ttl 1800)
@@ -89,7 +96,7 @@ while read -r method path function auth limit; do
   log "schemathesis: $method $path → $function"
   # From the ignored run dir: anything schemathesis writes inside the tree would make
   # `cargo lambda watch` restart the functions mid-run.
-  if ! (cd "$RUN_DIR" && PYTHONPATH="$CONTRACT_DIR" SCHEMATHESIS_HOOKS=hooks CONTRACT_WEBHOOK_SECRET="$secret" \
+  if ! (cd "$RUN_DIR" && PYTHONPATH="$CONTRACT_DIR" SCHEMATHESIS_HOOKS=hooks CONTRACT_WEBHOOK_SECRET="$secret" CONTRACT_REWARDS_BASIC="$rewards_basic" \
         "$CONTRACT_VENV/bin/schemathesis" "${args[@]/#docs\/openapi.yaml/$REPO_ROOT/docs/openapi.yaml}") \
         >"$RUN_DIR/schemathesis-$function.log" 2>&1; then
     tail -60 "$RUN_DIR/schemathesis-$function.log"

@@ -37,7 +37,10 @@ pub struct User {
     /// customer carries it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_pending_stripe: Option<bool>,
+    /// Empty once the user is erased (the attributes are removed; an absent one reads as "").
+    #[serde(default)]
     pub first_name: String,
+    #[serde(default)]
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
@@ -55,6 +58,9 @@ pub struct User {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_customer_id: Option<String>,
+    /// Unix seconds: when the person was erased (names and emails removed, Cello told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<i64>,
 }
 
 impl User {

@@ -9,5 +9,6 @@ mod cello_token;
 mod checkout;
 mod doctor;
 mod foundation;
+mod rewards;
 mod signup;
 mod webhook;

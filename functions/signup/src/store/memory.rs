@@ -3,6 +3,8 @@
 
 use super::{Claim, CustomerLinks, EmailClaim, EmailClaims, Link};
 use shared::StoreError;
+use shared::credits::PendingRewards;
+use shared::credits::memory::MemoryLedger;
 use shared::user::memory::MemoryUsers;
 use shared::user::{CreateOutcome, User, UserStore};
 use std::collections::HashMap;
@@ -11,6 +13,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryStore {
     pub users: MemoryUsers,
+    /// The kept rewards and credits signup applies.
+    pub ledger: MemoryLedger,
     claims: Mutex<HashMap<String, Lease>>,
     /// customer id → user id
     customers: Mutex<HashMap<String, String>>,
@@ -49,6 +53,12 @@ impl UserStore for MemoryStore {
 
     async fn create_user(&self, user: &User) -> Result<CreateOutcome, StoreError> {
         self.users.create_user(user).await
+    }
+}
+
+impl PendingRewards for MemoryStore {
+    async fn apply_pending_rewards(&self, user_id: &str, now: i64) -> Result<u32, StoreError> {
+        self.ledger.apply_pending_rewards(user_id, now).await
     }
 }
 
