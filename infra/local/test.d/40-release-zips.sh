@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The arm64 release build a deployment ships (what `sam build` runs per function), once per
-# test run: one zip per package under functions/, each checked to hold a single aarch64
+# test run: one zip per Lambda package under functions/, each checked to hold a single aarch64
 # `bootstrap`, with a size table printed and written to $CARGO_TARGET_DIR/lambda/sizes.txt.
 # Later stages (benchmarks) reuse the zips from $CARGO_TARGET_DIR/lambda/<function>/bootstrap.zip.
 # RELEASE_ZIPS=skip skips it for quick local runs; CI never sets it.
@@ -16,13 +16,9 @@ if [ "${RELEASE_ZIPS:-}" = skip ]; then
 fi
 command -v cargo-lambda >/dev/null || die "cargo-lambda is missing from .local/venv: run infra/local/setup.sh"
 
-packages=$("$VENV/bin/python" - <<'PY'
-import pathlib, tomllib
-for m in sorted(pathlib.Path("functions").glob("*/Cargo.toml")):
-    print(tomllib.loads(m.read_text())["package"]["name"])
-PY
-)
-[ -n "$packages" ] || die "no packages under functions/"
+# The Lambda packages under functions/ (not the ones marked as commands: lambda_packages.py).
+packages=$("$VENV/bin/python" infra/local/lambda_packages.py)
+[ -n "$packages" ] || die "no Lambda packages under functions/"
 args=()
 for p in $packages; do args+=(-p "$p"); done
 
