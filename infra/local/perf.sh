@@ -36,9 +36,13 @@ log "release builds of the functions (native), and the Runtime API driver"
 # With shared/init-timing: the INIT_TIMING breakdown is compiled out of the binaries that ship.
 cargo build --release --quiet --features shared/init-timing "${FUNCTIONS[@]/#/-p}" \
   || die "release build of the functions failed"
-# The driver in the dev profile: a fat-LTO release link of it costs minutes on 2 cores; its own
-# overhead per invocation is tens of µs, far below the ms the stand-ins take.
-cargo build --quiet -p tools --bin runtime_api || die "building the driver failed"
+# Kept aside: `cargo bench` below rebuilds a package's binaries into target/release without
+# the feature (which is why only signup, which has no benchmark, used to print its breakdown).
+mkdir -p "$OUT/bin"
+for fn in "${FUNCTIONS[@]}"; do cp "$CARGO_TARGET_DIR/release/$fn" "$OUT/bin/$fn"; done
+# The driver (and its timing proxies) in the release profile too, so its own share of each
+# invocation stays small: without LTO it reuses the dependencies just built.
+cargo build --release --quiet -p tools --bin runtime_api || die "building the driver failed"
 
 log "arm64 release zips (cargo lambda build; a no-op when they are current)"
 cargo lambda build --release --arm64 --output-format zip "${FUNCTIONS[@]/#/-p}" >"$OUT/lambda-build.log" 2>&1 \
@@ -93,7 +97,7 @@ for line in "${PERF_LINES[@]}"; do
   [ -f "$event" ] || die "no fixture $event to measure $fn with"
   log "$fn: $runs cold starts, $warm warm invocations each ($event $flags)"
   # shellcheck disable=SC2086 # the flags are words
-  "$CARGO_TARGET_DIR/debug/runtime_api" --function "$fn" --binary "$CARGO_TARGET_DIR/release/$fn" \
+  "$CARGO_TARGET_DIR/release/runtime_api" --function "$fn" --binary "$OUT/bin/$fn" \
     --event "$event" --runs "$runs" --warm "$warm" $flags >> "$OUT/runtime.jsonl" \
     || die "measuring $fn failed"
 done

@@ -162,6 +162,8 @@ struct RunFigures {
     first_status: u16,
     warm_statuses: BTreeMap<u16, usize>,
     rss_kb: u64,
+    rss_file_kb: u64,
+    rss_anon_kb: u64,
 }
 
 async fn observe(api: &mut RuntimeApi, what: &str) -> Result<Observed, String> {
@@ -217,14 +219,16 @@ async fn invoke(
     }
 }
 
-fn peak_rss_kb(pid: u32) -> Result<u64, String> {
+/// A `kB` field of `/proc/<pid>/status`: `VmHWM` (peak RSS), `RssFile` (mapped file pages,
+/// mostly the binary's code), `RssAnon` (heap and stacks).
+fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM in /proc/<pid>/status".into())
+        .ok_or_else(|| format!("no {field} in /proc/<pid>/status"))
 }
 
 fn unix_micros(t: SystemTime) -> u64 {
@@ -416,7 +420,9 @@ async fn one_run(
         figures.warm_calls = median(calls);
         // Idle in /next again: everything it will hold for this work is allocated.
         wait_next(&mut api).await?;
-        figures.rss_kb = peak_rss_kb(pid)?;
+        figures.rss_kb = status_kb(pid, "VmHWM")?;
+        figures.rss_file_kb = status_kb(pid, "RssFile")?;
+        figures.rss_anon_kb = status_kb(pid, "RssAnon")?;
         warm.sort_unstable();
         figures.warm_median_us = percentile(&warm, 50);
         figures.warm_p90_us = percentile(&warm, 90);
@@ -543,6 +549,8 @@ async fn run() -> Result<Value, String> {
         "secretRoundTripUs": median(all.iter().filter_map(|f| f.secret_round_trip_us).collect()),
         "rssKb": med(|f| f.rss_kb),
         "rssKbMax": all.iter().map(|f| f.rss_kb).max(),
+        "rssFileKb": med(|f| f.rss_file_kb),
+        "rssAnonKb": med(|f| f.rss_anon_kb),
         "firstStatus": all[0].first_status,
         "warmStatuses": warm_statuses,
     }))
