@@ -41,7 +41,7 @@ cargo build --release --quiet --features shared/init-timing "${FUNCTIONS[@]/#/-p
 mkdir -p "$OUT/bin"
 for fn in "${FUNCTIONS[@]}"; do cp "$CARGO_TARGET_DIR/release/$fn" "$OUT/bin/$fn"; done
 # The driver (and its timing proxies) in the release profile too, so its own share of each
-# invocation stays small: without LTO it reuses the dependencies just built.
+# invocation stays small (its fat-LTO link takes a few minutes the first time, then is cached).
 cargo build --release --quiet -p tools --bin runtime_api || die "building the driver failed"
 
 log "arm64 release zips (cargo lambda build; a no-op when they are current)"
