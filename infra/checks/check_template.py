@@ -88,6 +88,8 @@ DEFAULTED_IN_AWS = {
     "CELLO_API_ENV": "read only by functions built with shared's cello-api feature; defaults to "
     "sandbox, and the functions that call Cello's API set it from the CelloEnvironment parameter",
     "CELLO_API_TIMEOUT_MS": "defaults to 3000 ms per attempt",
+    "SSL_CERT_FILE": "another CA bundle for the SDK's HTTPS client (shared/src/aws.rs); unset, "
+    "the system's bundle (Amazon Linux's in Lambda)",
 }
 # Lambda's reserved variables (its runtime sets them; a template may not): the Lambda-only SDK
 # config (shared/src/aws.rs) reads the region and the execution role's credentials from them.

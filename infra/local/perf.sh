@@ -20,16 +20,11 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument $1 (usage: perf.sh [--runs N] [--warm N])" ;;
   esac
 done
-# Every Lambda package under functions/ (a package may declare itself a command instead, with
-# `[package.metadata.cello] kind = "command"`, like a CLI that runs outside Lambda).
-mapfile -t FUNCTIONS < <(python3 - <<'PY'
-import pathlib, tomllib
-for m in sorted(pathlib.Path("functions").glob("*/Cargo.toml")):
-    pkg = tomllib.loads(m.read_text())["package"]
-    if pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda") == "lambda":
-        print(pkg["name"])
-PY
-)
+# Every Lambda package under functions/ (infra/local/lambda_packages.py: a CLI such as the
+# doctor says `[package.metadata.cello] kind = "command"` and is skipped), each with the event
+# its Cargo.toml names under [package.metadata.cello.perf].
+mapfile -t FUNCTIONS < <(python3 infra/local/lambda_packages.py)
+mapfile -t PERF_LINES < <(python3 infra/local/lambda_packages.py --perf)
 OUT="$LOCAL_DIR/perf"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
@@ -41,9 +36,13 @@ log "release builds of the functions (native), and the Runtime API driver"
 # With shared/init-timing: the INIT_TIMING breakdown is compiled out of the binaries that ship.
 cargo build --release --quiet --features shared/init-timing "${FUNCTIONS[@]/#/-p}" \
   || die "release build of the functions failed"
-# The driver in the dev profile: a fat-LTO release link of it costs minutes on 2 cores; its own
-# overhead per invocation is tens of µs, far below the ms the stand-ins take.
-cargo build --quiet -p tools --bin runtime_api || die "building the driver failed"
+# Kept aside: `cargo bench` below rebuilds a package's binaries into target/release without
+# the feature (which is why only signup, which has no benchmark, used to print its breakdown).
+mkdir -p "$OUT/bin"
+for fn in "${FUNCTIONS[@]}"; do cp "$CARGO_TARGET_DIR/release/$fn" "$OUT/bin/$fn"; done
+# The driver (and its timing proxies) in the release profile too, so its own share of each
+# invocation stays small (its fat-LTO link takes a few minutes the first time, then is cached).
+cargo build --release --quiet -p tools --bin runtime_api || die "building the driver failed"
 
 log "arm64 release zips (cargo lambda build; a no-op when they are current)"
 cargo lambda build --release --arm64 --output-format zip "${FUNCTIONS[@]/#/-p}" >"$OUT/lambda-build.log" 2>&1 \
@@ -73,8 +72,12 @@ bench() { # package bench
       printf '%s\t%s\t%s\n' "$1" "$id" "$est" >> "$OUT/benches.tsv"
     done
 }
-bench cello-token mint
-bench stripe-webhook verify_parse
+# Every benchmark of every Lambda package (functions/<package>/benches/<name>.rs).
+for fn in "${FUNCTIONS[@]}"; do
+  for b in "functions/$fn"/benches/*.rs; do
+    if [ -e "$b" ]; then bench "$fn" "$(basename "$b" .rs)"; fi
+  done
+done
 
 trap 'exit 130' INT TERM
 trap 'bash infra/local/stack.sh stop' EXIT
@@ -82,29 +85,21 @@ bash infra/local/stack.sh start
 stack_env
 
 # What each function is measured with (the first invocation must match the fixture's
-# .expect.json; warm invocations must not fail).
-measure() { # function fixture [driver flags]
-  local fn=$1 event=$2; shift 2
+# .expect.json; warm invocations must not fail). A function without a declared event is listed
+# in the table as not measured, with its zip size.
+for line in "${PERF_LINES[@]}"; do
+  IFS=$'\t' read -r fn event flags <<<"$line"
+  if [ -z "$event" ]; then
+    log "$fn declares no [package.metadata.cello.perf] event: not measured"
+    printf '{"function":"%s","notMeasured":"no [package.metadata.cello.perf] event in its Cargo.toml"}\n' "$fn" >> "$OUT/runtime.jsonl"
+    continue
+  fi
   [ -f "$event" ] || die "no fixture $event to measure $fn with"
-  log "$fn: $runs cold starts, $warm warm invocations each ($event $*)"
-  "$CARGO_TARGET_DIR/debug/runtime_api" --function "$fn" --binary "$CARGO_TARGET_DIR/release/$fn" \
-    --event "$event" --runs "$runs" --warm "$warm" "$@" >> "$OUT/runtime.jsonl" \
+  log "$fn: $runs cold starts, $warm warm invocations each ($event $flags)"
+  # shellcheck disable=SC2086 # the flags are words
+  "$CARGO_TARGET_DIR/release/runtime_api" --function "$fn" --binary "$OUT/bin/$fn" \
+    --event "$event" --runs "$runs" --warm "$warm" $flags >> "$OUT/runtime.jsonl" \
     || die "measuring $fn failed"
-}
-for fn in "${FUNCTIONS[@]}"; do
-  case "$fn" in
-    cello-token) measure cello-token events/cello-token/valid.json ;;
-    # A new user and Stripe customer first, then repeats of the same signup.
-    signup) measure signup "${PERF_SIGNUP_EVENT:-events/signup/new-user-with-ucc.json}" ;;
-    # A fresh event id on every delivery, so each one is processed, not deduplicated.
-    stripe-webhook) measure stripe-webhook "${PERF_WEBHOOK_EVENT:-events/stripe/invoice-paid.json}" --stripe --fresh-each ;;
-    # Until the harness signs a user up first: the 409 path (identity, body, the user read).
-    checkout) measure checkout "${PERF_CHECKOUT_EVENT:-events/checkout/not-signed-up.json}" ;;
-    # Cello's reward callback: the first delivery keeps the reward (its user never signed up),
-    # the warm ones are redeliveries (duplicates), as Cello's at-least-once delivery makes them.
-    rewards) measure rewards events/rewards/callback-1-reward-for-unknown-user-is-kept.json ;;
-    *) die "perf.sh has no realistic event for $fn yet: add a measure line for it" ;;
-  esac
 done
 
 {

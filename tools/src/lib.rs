@@ -4,3 +4,4 @@
 
 pub mod replay;
 pub mod runtime_api;
+pub mod timing_proxy;

@@ -16,16 +16,9 @@ if [ "${RELEASE_ZIPS:-}" = skip ]; then
 fi
 command -v cargo-lambda >/dev/null || die "cargo-lambda is missing from .local/venv: run infra/local/setup.sh"
 
-packages=$("$VENV/bin/python" - <<'PY'
-import pathlib, tomllib
-for m in sorted(pathlib.Path("functions").glob("*/Cargo.toml")):
-    pkg = tomllib.loads(m.read_text())["package"]
-    # A command (the doctor) runs on an operator's machine: no Lambda zip.
-    if pkg.get("metadata", {}).get("cello", {}).get("kind", "lambda") == "lambda":
-        print(pkg["name"])
-PY
-)
-[ -n "$packages" ] || die "no packages under functions/"
+# The Lambda packages under functions/ (not the ones marked as commands: lambda_packages.py).
+packages=$("$VENV/bin/python" infra/local/lambda_packages.py)
+[ -n "$packages" ] || die "no Lambda packages under functions/"
 args=()
 for p in $packages; do args+=(-p "$p"); done
 

@@ -6,8 +6,17 @@
 //! invocation's outcome is checked against the fixture's `.expect.json`, and no warm invocation
 //! may fail, so the figures are of requests that did what they should.
 //!
-//!     runtime_api --function NAME --binary PATH --event FILE [--stripe] [--fresh-each]
+//! The function reaches DynamoDB, Stripe and Cello's API (whichever of
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `STRIPE_API_BASE`, `CELLO_API_BASE` the stack sets) through
+//! timing proxies (`tools::timing_proxy`), so each invocation's round trips are measured beside
+//! its latency and the difference is the function's own overhead. The secret read at init goes
+//! straight to its stand-in, so init is measured without a proxy hop.
+//!
+//!     runtime_api --function NAME --binary PATH --event FILE [--stripe] [--fresh-each] [--raw]
 //!                 [--runs 15] [--warm 200]
+//!
+//! `--raw`: the event is not an API Gateway request (a stream batch, say): no bearer is added
+//! and the answer only has to be JSON.
 //!
 //! It runs in `infra/local/perf.sh`, with the local stack's environment exported.
 
@@ -22,6 +31,14 @@ use tokio::process::Command;
 use tools::replay::expect::{Expectation, Outcome};
 use tools::replay::{local_bearer, request, substitute_run};
 use tools::runtime_api::{Observed, RuntimeApi};
+use tools::timing_proxy::{RoundTrips, TimingProxy};
+
+/// The stand-ins a function calls per request, by the variable that points it at them.
+const PROXIED: [&str; 3] = [
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "STRIPE_API_BASE",
+    "CELLO_API_BASE",
+];
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -31,13 +48,14 @@ struct Options {
     event: PathBuf,
     stripe: bool,
     fresh_each: bool,
+    raw: bool,
     runs: usize,
     warm: usize,
 }
 
 fn options() -> Result<Options, String> {
     let (mut function, mut binary, mut event) = (None, None, None);
-    let (mut stripe, mut fresh_each, mut runs, mut warm) = (false, false, 15, 200);
+    let (mut stripe, mut fresh_each, mut raw, mut runs, mut warm) = (false, false, false, 15, 200);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -47,6 +65,7 @@ fn options() -> Result<Options, String> {
             "--event" => event = Some(PathBuf::from(value()?)),
             "--stripe" => stripe = true,
             "--fresh-each" => fresh_each = true,
+            "--raw" => raw = true,
             "--runs" => runs = value()?.parse().map_err(|_| "--runs takes a number")?,
             "--warm" => warm = value()?.parse().map_err(|_| "--warm takes a number")?,
             other => return Err(format!("unknown argument {other}")),
@@ -58,6 +77,7 @@ fn options() -> Result<Options, String> {
         event: event.ok_or("--event is required")?,
         stripe,
         fresh_each,
+        raw,
         runs: runs.max(1),
         warm,
     })
@@ -131,11 +151,19 @@ struct RunFigures {
     init_us: u64,
     stages: BTreeMap<String, u64>,
     first_us: u64,
+    first_round_trips: RoundTrips,
+    secret_round_trip_us: Option<u64>,
     warm_median_us: u64,
     warm_p90_us: u64,
+    /// Medians over the warm invocations: the stand-ins' time, the rest, calls made.
+    warm_round_trip_us: u64,
+    warm_overhead_us: u64,
+    warm_calls: u64,
     first_status: u16,
     warm_statuses: BTreeMap<u16, usize>,
     rss_kb: u64,
+    rss_file_kb: u64,
+    rss_anon_kb: u64,
 }
 
 async fn observe(api: &mut RuntimeApi, what: &str) -> Result<Observed, String> {
@@ -160,9 +188,24 @@ async fn invoke(
     api: &mut RuntimeApi,
     id: &str,
     event: String,
+    raw: bool,
 ) -> Result<(Duration, Outcome), String> {
     api.invoke(id, event);
     match observe(api, "response").await? {
+        Observed::Response {
+            id: got,
+            latency,
+            body,
+        } if got == id && raw => {
+            serde_json::from_slice::<Value>(&body)
+                .map_err(|e| format!("the function's answer is not JSON: {e}"))?;
+            let outcome = Outcome {
+                status: 200,
+                headers: Default::default(),
+                body: body.to_vec(),
+            };
+            Ok((latency, outcome))
+        }
         Observed::Response {
             id: got,
             latency,
@@ -176,14 +219,16 @@ async fn invoke(
     }
 }
 
-fn peak_rss_kb(pid: u32) -> Result<u64, String> {
+/// A `kB` field of `/proc/<pid>/status`: `VmHWM` (peak RSS), `RssFile` (mapped file pages,
+/// mostly the binary's code), `RssAnon` (heap and stacks).
+fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM in /proc/<pid>/status".into())
+        .ok_or_else(|| format!("no {field} in /proc/<pid>/status"))
 }
 
 fn unix_micros(t: SystemTime) -> u64 {
@@ -191,14 +236,73 @@ fn unix_micros(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigures, String> {
+/// The timing proxies, one per stand-in the function is pointed at.
+struct Proxies(Vec<(&'static str, TimingProxy)>);
+
+impl Proxies {
+    async fn start() -> Result<Self, String> {
+        let mut proxies = Vec::new();
+        for var in PROXIED {
+            if let Some(upstream) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                let proxy = TimingProxy::start(&upstream)
+                    .await
+                    .map_err(|e| format!("timing proxy for {var}: {e}"))?;
+                proxies.push((var, proxy));
+            }
+        }
+        Ok(Self(proxies))
+    }
+
+    /// Everything forwarded since the last call.
+    fn take(&self) -> RoundTrips {
+        self.0.iter().fold(RoundTrips::default(), |sum, (_, p)| {
+            let t = p.take();
+            RoundTrips {
+                calls: sum.calls + t.calls,
+                busy_us: sum.busy_us + t.busy_us,
+            }
+        })
+    }
+}
+
+/// One `GetSecretValue` straight to the Secrets Manager stand-in with a plain HTTP client (no
+/// SDK, no signing): the stand-in's own share of the function's secret read, measured just
+/// before each cold start. `None` when the stack has no such stand-in or the call fails.
+async fn secret_round_trip(client: &reqwest::Client) -> Option<u64> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok()?;
+    let secret_id = std::env::var("SECRET_ID").ok()?;
+    let started = Instant::now();
+    let res = client
+        .post(endpoint)
+        .header("x-amz-target", "secretsmanager.GetSecretValue")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(json!({ "SecretId": secret_id }).to_string())
+        .send()
+        .await
+        .ok()?;
+    let ok = res.status().is_success();
+    res.bytes().await.ok()?;
+    ok.then(|| started.elapsed().as_micros() as u64)
+}
+
+async fn one_run(
+    opts: &Options,
+    events: &Events,
+    proxies: &Proxies,
+    run: &str,
+) -> Result<RunFigures, String> {
     let prepared = (0..=opts.warm)
         .map(|i| events.event(run, i))
         .collect::<Result<Vec<_>, _>>()?;
     let mut api = RuntimeApi::start(&opts.function)
         .await
         .map_err(|e| e.to_string())?;
+    // A fresh client each time: a new connection, as the function's first call makes.
+    let secret_round_trip_us = secret_round_trip(&reqwest::Client::new()).await;
     let mut command = Command::new(&opts.binary);
+    for (var, proxy) in &proxies.0 {
+        command.env(var, proxy.url());
+    }
     command
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", &opts.function)
@@ -258,9 +362,12 @@ async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigure
         let ready = wait_next(&mut api).await?;
         let mut figures = RunFigures {
             init_us: (ready - spawned).as_micros() as u64,
+            secret_round_trip_us,
             ..Default::default()
         };
-        if let Ok(t) = timing_rx.try_recv() {
+        // The line is written before the runtime starts polling; give the pipe reader a moment.
+        let timing = tokio::time::timeout(Duration::from_secs(2), timing_rx.recv()).await;
+        if let Ok(Some(t)) = timing {
             let start = t["startUnixMicros"].as_u64().unwrap_or(0);
             let runtime_start = start.saturating_sub(unix_micros(spawned_wall));
             figures.stages.insert("runtimeStart".into(), runtime_start);
@@ -279,8 +386,10 @@ async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigure
             );
         }
 
-        let (first, outcome) = invoke(&mut api, "req-0", prepared[0].clone()).await?;
+        proxies.take();
+        let (first, outcome) = invoke(&mut api, "req-0", prepared[0].clone(), opts.raw).await?;
         figures.first_us = first.as_micros() as u64;
+        figures.first_round_trips = proxies.take();
         figures.first_status = outcome.status;
         if let Some(expect) = events.expectation(run)? {
             let diffs = expect.differences(&outcome);
@@ -289,18 +398,31 @@ async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigure
             }
         }
         let mut warm = Vec::with_capacity(opts.warm);
+        let (mut round_trips, mut overheads, mut calls) = (vec![], vec![], vec![]);
         for (i, event) in prepared.iter().enumerate().skip(1) {
             wait_next(&mut api).await?;
-            let (latency, outcome) = invoke(&mut api, &format!("req-{i}"), event.clone()).await?;
+            proxies.take();
+            let (latency, outcome) =
+                invoke(&mut api, &format!("req-{i}"), event.clone(), opts.raw).await?;
+            let trips = proxies.take();
             if outcome.status >= 500 {
                 return Err(format!("warm invocation {i} answered {}", outcome.status));
             }
             *figures.warm_statuses.entry(outcome.status).or_default() += 1;
-            warm.push(latency.as_micros() as u64);
+            let latency = latency.as_micros() as u64;
+            warm.push(latency);
+            round_trips.push(trips.busy_us);
+            overheads.push(latency.saturating_sub(trips.busy_us));
+            calls.push(trips.calls);
         }
+        figures.warm_round_trip_us = median(round_trips);
+        figures.warm_overhead_us = median(overheads);
+        figures.warm_calls = median(calls);
         // Idle in /next again: everything it will hold for this work is allocated.
         wait_next(&mut api).await?;
-        figures.rss_kb = peak_rss_kb(pid)?;
+        figures.rss_kb = status_kb(pid, "VmHWM")?;
+        figures.rss_file_kb = status_kb(pid, "RssFile")?;
+        figures.rss_anon_kb = status_kb(pid, "RssAnon")?;
         warm.sort_unstable();
         figures.warm_median_us = percentile(&warm, 50);
         figures.warm_p90_us = percentile(&warm, 90);
@@ -350,7 +472,7 @@ async fn run() -> Result<Value, String> {
         expect: std::fs::read_to_string(&expect_path).ok(),
         stripe: opts.stripe,
         fresh_each: opts.fresh_each,
-        auth_secret: if local {
+        auth_secret: if local && !opts.raw {
             std::env::var("LOCAL_AUTH_SECRET").ok()
         } else {
             None
@@ -361,19 +483,22 @@ async fn run() -> Result<Value, String> {
             None
         },
     };
+    let proxies = Proxies::start().await?;
     let stamp = unix_micros(SystemTime::now());
     let mut all = Vec::with_capacity(opts.runs);
     for r in 0..opts.runs {
         let run = format!("perf{stamp:x}r{r}");
-        let figures = one_run(&opts, &events, &run)
+        let figures = one_run(&opts, &events, &proxies, &run)
             .await
             .map_err(|e| format!("{} run {r}: {e}", opts.function))?;
         eprintln!(
-            "  {} run {r}: init {:.1} ms, first {:.2} ms, warm {:.3} ms, rss {:.1} MB",
+            "  {} run {r}: init {:.1} ms, first {:.2} ms, warm {:.3} ms (round trips {:.3}, overhead {:.3}), rss {:.1} MB",
             opts.function,
             figures.init_us as f64 / 1e3,
             figures.first_us as f64 / 1e3,
             figures.warm_median_us as f64 / 1e3,
+            figures.warm_round_trip_us as f64 / 1e3,
+            figures.warm_overhead_us as f64 / 1e3,
             figures.rss_kb as f64 / 1024.0
         );
         all.push(figures);
@@ -405,6 +530,7 @@ async fn run() -> Result<Value, String> {
         "function": opts.function,
         "event": opts.event.display().to_string(),
         "freshEach": opts.fresh_each,
+        "raw": opts.raw,
         "runs": opts.runs,
         "warmPerRun": opts.warm,
         "initUs": med(|f| f.init_us),
@@ -414,8 +540,17 @@ async fn run() -> Result<Value, String> {
         "firstUsIqr": spread(|f| f.first_us),
         "warmUs": med(|f| f.warm_median_us),
         "warmP90Us": med(|f| f.warm_p90_us),
+        "warmRoundTripUs": med(|f| f.warm_round_trip_us),
+        "warmOverheadUs": med(|f| f.warm_overhead_us),
+        "warmOverheadUsIqr": spread(|f| f.warm_overhead_us),
+        "warmCalls": med(|f| f.warm_calls),
+        "firstRoundTripUs": med(|f| f.first_round_trips.busy_us),
+        "firstCalls": med(|f| f.first_round_trips.calls),
+        "secretRoundTripUs": median(all.iter().filter_map(|f| f.secret_round_trip_us).collect()),
         "rssKb": med(|f| f.rss_kb),
         "rssKbMax": all.iter().map(|f| f.rss_kb).max(),
+        "rssFileKb": med(|f| f.rss_file_kb),
+        "rssAnonKb": med(|f| f.rss_anon_kb),
         "firstStatus": all[0].first_status,
         "warmStatuses": warm_statuses,
     }))
