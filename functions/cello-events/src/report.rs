@@ -82,6 +82,8 @@ pub enum Skip {
     Unreferred,
     /// Verified in the other Stripe mode (or its mode is unknown).
     OtherMode,
+    /// The person was erased: nothing about them goes to Cello again.
+    Erased,
 }
 
 impl Skip {
@@ -90,6 +92,7 @@ impl Skip {
             Self::NotReportable => "not_reportable",
             Self::Unreferred => "unreferred",
             Self::OtherMode => "other_mode",
+            Self::Erased => "erased",
         }
     }
 }
@@ -202,6 +205,16 @@ impl<S: ReportStore, C: CelloSink, K: Clock> Reporter<S, C, K> {
         let now = self.clock.now();
         match source {
             Source::Signup(user) => {
+                // The stream's image may predate an erasure: the item as it is now decides.
+                let (upk, usk) = keys::user(&user.user_id);
+                let user = self
+                    .store
+                    .get::<shared::User>(&upk, usk)
+                    .await?
+                    .unwrap_or(*user);
+                if user.erased_at.is_some() {
+                    return Ok(Outcome::Skipped(Skip::Erased));
+                }
                 let Some(referral) = Referral::of_user(&user, None, None) else {
                     return Ok(Outcome::Skipped(Skip::Unreferred));
                 };
@@ -309,6 +322,8 @@ impl<S: ReportStore, C: CelloSink, K: Clock> Reporter<S, C, K> {
         let (upk, usk) = keys::user(&user_id);
         let user: Option<shared::User> = self.store.get(&upk, usk).await?;
         Ok(match user {
+            // An erased person is reported nothing more (their billing facts stay ours).
+            Some(user) if user.erased_at.is_some() => None,
             Some(user) => Referral::of_user(
                 &user,
                 state.ucc.as_deref(),
@@ -408,8 +423,13 @@ impl<S: ReportStore, C: CelloSink, K: Clock> Reporter<S, C, K> {
                 "too little time left in this invocation".into(),
             ));
         }
+        // The record keeps what was sent without the person's email and name: an erasure that
+        // runs while this call is in flight must not find them written back afterwards.
+        let mut stored = event.clone();
+        stored.context.new_user.email = None;
+        stored.context.new_user.name = None;
         let json =
-            serde_json::to_string(&event).map_err(|e| StoreError::Internal(e.to_string()))?;
+            serde_json::to_string(&stored).map_err(|e| StoreError::Internal(e.to_string()))?;
         let claim = self.claim_for(change, trigger, referral, invoice_id, json);
         match self.store.claim(&key, &claim).await? {
             Claimed::Sent => return Ok(Outcome::AlreadySent(trigger)),

@@ -134,7 +134,14 @@ async fn a_referred_paid_invoice_is_sent_once_however_often_it_is_redelivered() 
     assert_eq!(record["sentAt"], NOW);
     assert_eq!(record["attempts"], 1);
     let stored: Value = serde_json::from_str(record["event"].as_str().unwrap()).unwrap();
-    assert_eq!(&stored, e);
+    // Cello gets the person's email and name; our record of the call keeps neither, so an
+    // erasure racing the call can't find them written back.
+    assert!(e["context"]["newUser"]["email"].is_string(), "{e}");
+    let mut expected = e.clone();
+    let person = expected["context"]["newUser"].as_object_mut().unwrap();
+    person.remove("email");
+    person.remove("name");
+    assert_eq!(stored, expected);
 }
 
 #[tokio::test]
