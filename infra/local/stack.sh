@@ -66,7 +66,8 @@ case "${1:-}" in
     ;;
   env)
     # For `eval "$(infra/local/stack.sh env)"` in a shell that wants to talk to the stack.
-    env | grep -E '^(AWS_|STRIPE_API_BASE|CELLO_API_BASE|CHECKOUT_|CELLO_EVENTS_|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG|CELLO_ENV|ACCOUNT_DELETION|ERASE_STRIPE_CUSTOMER)' | sed 's/^/export /'
+    env | grep -E '^(AWS_|STRIPE_API_BASE|CELLO_API_BASE|CHECKOUT_|CELLO_EVENTS_|TABLE_NAME|SECRET_ID|STRIPE_MODE|AUTH_MODE|LOCAL_|CORS_|RUST_LOG|CELLO_ENV|ACCOUNT_DELETION|ERASE_STRIPE_CUSTOMER)' \
+      | sed -e "s/'/'\\\\''/g" -e "s/^\([A-Za-z_][A-Za-z0-9_]*\)=\(.*\)\$/export \1='\2'/"
     echo "export PATH=\"$VENV/bin:\$PATH\""
     ;;
   *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
