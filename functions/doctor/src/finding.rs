@@ -68,27 +68,8 @@ pub fn worst<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Severity {
         .unwrap_or(Severity::Ok)
 }
 
-/// Unix seconds as RFC 3339 UTC (`2026-12-01T20:15:00Z`), without a date crate.
-pub fn iso(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+// Unix seconds as RFC 3339 UTC (`2026-12-01T20:15:00Z`), one formatter for every function.
+pub use shared::clock::rfc3339 as iso;
 
 /// "3 min ago", "2 h ago", "5 d ago".
 pub fn ago(now: i64, ts: i64) -> String {

@@ -178,27 +178,9 @@ fn identifier(field: &'static str, value: String, strict: bool) -> Result<String
 const MIN_MILLIS: u64 = 1_420_070_400_000;
 const MAX_MILLIS: u64 = 4_102_444_800_000;
 
-/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (days to civil date: Howard Hinnant's
-/// algorithm, exact for the proleptic Gregorian calendar).
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339_from_millis(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    shared::clock::rfc3339_millis(ms as i64)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with plausible ranges.
