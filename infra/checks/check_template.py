@@ -104,7 +104,7 @@ REQUIRED_VALUES = {"AUTH_MODE": "jwt-authorizer"}
 
 # The Settings readers of shared/src/config.rs, and std::env::var (also through a `var` closure).
 READER_CALL = re.compile(
-    r"\b(?:required|optional|parsed|seconds|list|var|var_os)\(\s*"
+    r"\b(?:required|optional|parsed|seconds|list|loopback_url|var|var_os)\(\s*"
     r"(?:\"(?P<lit>[A-Z][A-Z0-9_]*)\"|(?P<ident>[A-Z][A-Z0-9_]*)\s*[,)])"
 )
 STR_CONST = re.compile(r"\bconst\s+([A-Z][A-Z0-9_]*)\s*:\s*&(?:'static\s+)?str\s*=\s*\"([A-Z][A-Z0-9_]*)\"")

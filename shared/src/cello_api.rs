@@ -7,7 +7,7 @@
 //! Built on the same hyper + rustls (aws-lc-rs, webpki roots) stack as the Stripe client, so a
 //! function that has one pays little for the other.
 
-use crate::config::{ConfigError, Settings, is_loopback_url};
+use crate::config::{ConfigError, Settings};
 use crate::secrets::{AppSecrets, Secret};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
@@ -59,17 +59,10 @@ impl CelloApiSettings {
                 ));
             }
         };
-        let base_url = match s.optional("CELLO_API_BASE") {
-            Some(url) if is_loopback_url(&url) => url,
-            Some(_) => {
-                // Redirecting Cello calls elsewhere would hand the API keys to that host.
-                return Err(ConfigError::new(
-                    "CELLO_API_BASE",
-                    "may only point at a loopback stand-in (leave it unset in AWS)",
-                ));
-            }
-            None => env_base.to_owned(),
-        };
+        // Redirecting Cello calls elsewhere would hand the API keys to that host.
+        let base_url = s
+            .loopback_url("CELLO_API_BASE")?
+            .unwrap_or_else(|| env_base.to_owned());
         let timeout_ms = s
             .parsed("CELLO_API_TIMEOUT_MS", |raw| {
                 raw.parse::<u64>()

@@ -69,6 +69,18 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         }
     }
 
+    /// A base URL that may only point at a loopback stand-in (`STRIPE_API_BASE`,
+    /// `CELLO_API_BASE`): sending the API's key to any other host would hand it over.
+    pub fn loopback_url(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        match self.optional(name) {
+            Some(url) if !is_loopback_url(&url) => Err(ConfigError::new(
+                name,
+                "may only point at a loopback stand-in (leave it unset in AWS)",
+            )),
+            other => Ok(other),
+        }
+    }
+
     pub fn seconds(&self, name: &str) -> Result<Option<Duration>, ConfigError> {
         self.parsed(name, |raw| {
             raw.parse::<u64>()

@@ -13,7 +13,7 @@ use crate::status;
 use crate::stripe::{AsyncStripeReader, StripeReader};
 use crate::user::{self, CelloFacts, StripeFacts, UserFacts};
 use shared::cello_api::{CelloApi, CelloApiError, CelloApiSettings};
-use shared::config::{StripeMode, is_loopback_url};
+use shared::config::StripeMode;
 use shared::secrets::AppSecrets;
 
 pub const USAGE: &str = "\
@@ -372,10 +372,10 @@ pub async fn run_with<F: Fn(&str) -> Option<String>>(
             .await
             .map_err(|e| e.to_string())
     };
-    let stripe_base = env.optional("STRIPE_API_BASE");
-    if stripe_base.as_deref().is_some_and(|u| !is_loopback_url(u)) {
-        return Outcome::failed("STRIPE_API_BASE may only point at a loopback stand-in");
-    }
+    let stripe_base = match env.loopback_url("STRIPE_API_BASE") {
+        Ok(base) => base,
+        Err(e) => return Outcome::failed(e.to_string()),
+    };
     let stripe = secret
         .as_ref()
         .ok()

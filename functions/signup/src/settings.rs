@@ -1,7 +1,7 @@
 //! This function's own settings, read once at init.
 
 use shared::ConfigError;
-use shared::config::{Settings, is_loopback_url};
+use shared::config::Settings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignupSettings {
@@ -55,16 +55,8 @@ impl SignupSettings {
                 ));
             }
         };
-        let stripe_api_base = s.optional("STRIPE_API_BASE");
-        if let Some(url) = &stripe_api_base
-            && !is_loopback_url(url)
-        {
-            // Redirecting Stripe calls elsewhere would hand the secret key to that host.
-            return Err(ConfigError::new(
-                "STRIPE_API_BASE",
-                "may only point at a loopback stand-in (leave it unset in AWS)",
-            ));
-        }
+        // Redirecting Stripe calls elsewhere would hand the secret key to that host.
+        let stripe_api_base = s.loopback_url("STRIPE_API_BASE")?;
         let trust_identity_provider_emails = s
             .parsed("TRUST_IDENTITY_PROVIDER_EMAILS", |raw| match raw {
                 "true" => Ok(true),
