@@ -32,6 +32,34 @@ pub fn client(secret_key: &str, api_base: Option<&str>) -> Result<Client, String
         .map_err(|e| format!("Stripe client: {}", redact(&e)))
 }
 
+/// A Stripe client built on the first call that needs it: most invocations of the functions
+/// that hold one never call Stripe, so start-up doesn't pay for the client's TLS setup.
+pub struct LazyClient {
+    secret_key: crate::secrets::Secret,
+    api_base: Option<String>,
+    client: std::sync::OnceLock<Client>,
+}
+
+impl LazyClient {
+    pub fn new(secret_key: &str, api_base: Option<&str>) -> Self {
+        Self {
+            secret_key: crate::secrets::Secret::new(secret_key),
+            api_base: api_base.map(str::to_owned),
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The client, built now if this is the first call.
+    pub fn get(&self) -> Result<&Client, StripeFailure> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = client(self.secret_key.expose(), self.api_base.as_deref())
+            .map_err(StripeFailure::Refused)?;
+        Ok(self.client.get_or_init(|| client))
+    }
+}
+
 fn redact(e: &StripeError) -> String {
     match e {
         StripeError::ConfigError(m) => m.clone(),

@@ -47,7 +47,7 @@ mod adapter {
     use super::*;
     use serde::Serialize;
     use shared::stripe::classify;
-    use stripe::{Client, IdempotencyKey, RequestStrategy};
+    use stripe::{IdempotencyKey, RequestStrategy};
     use stripe_client_core::{RequestBuilder, StripeMethod};
 
     #[derive(Serialize)]
@@ -117,27 +117,14 @@ mod adapter {
     /// Built on first use, as signup's: a repeat click that finds its open session never
     /// pays for the client's TLS setup.
     pub struct AsyncStripeCheckout {
-        secret_key: shared::secrets::Secret,
-        api_base: Option<String>,
-        client: std::sync::OnceLock<Client>,
+        client: shared::stripe::LazyClient,
     }
 
     impl AsyncStripeCheckout {
         pub fn new(secret_key: &str, api_base: Option<&str>) -> Self {
             Self {
-                secret_key: shared::secrets::Secret::new(secret_key),
-                api_base: api_base.map(str::to_owned),
-                client: std::sync::OnceLock::new(),
+                client: shared::stripe::LazyClient::new(secret_key, api_base),
             }
-        }
-
-        fn client(&self) -> Result<&Client, StripeFailure> {
-            if let Some(client) = self.client.get() {
-                return Ok(client);
-            }
-            let client = shared::stripe::client(self.secret_key.expose(), self.api_base.as_deref())
-                .map_err(StripeFailure::Refused)?;
-            Ok(self.client.get_or_init(|| client))
         }
     }
 
@@ -154,7 +141,7 @@ mod adapter {
             let answer: miniserde::json::Value = request
                 .customize()
                 .request_strategy(RequestStrategy::Idempotent(key))
-                .send(self.client()?)
+                .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
             let answer: serde_json::Value =

@@ -204,32 +204,23 @@ impl CelloErasure for Option<CelloApi> {
 /// Stripe customers deleted through async-stripe, the client built on first use (most
 /// invocations of this function never call Stripe).
 pub struct StripeCustomers {
-    secret_key: Option<shared::secrets::Secret>,
-    api_base: Option<String>,
-    client: std::sync::OnceLock<stripe::Client>,
+    /// `None`: the environment keeps customers, and none is ever deleted.
+    client: Option<shared::stripe::LazyClient>,
 }
 
 impl StripeCustomers {
     /// `secret_key` `None`: the environment keeps customers, and none is ever deleted.
     pub fn new(secret_key: Option<&str>, api_base: Option<&str>) -> Self {
         Self {
-            secret_key: secret_key.map(shared::secrets::Secret::new),
-            api_base: api_base.map(str::to_owned),
-            client: std::sync::OnceLock::new(),
+            client: secret_key.map(|key| shared::stripe::LazyClient::new(key, api_base)),
         }
     }
 
     fn client(&self) -> Result<&stripe::Client, StripeFailure> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
-        }
-        let key = self
-            .secret_key
+        self.client
             .as_ref()
-            .ok_or_else(|| StripeFailure::Refused("stripeSecretKey is not configured".into()))?;
-        let client = shared::stripe::client(key.expose(), self.api_base.as_deref())
-            .map_err(StripeFailure::Refused)?;
-        Ok(self.client.get_or_init(|| client))
+            .ok_or_else(|| StripeFailure::Refused("stripeSecretKey is not configured".into()))?
+            .get()
     }
 }
 

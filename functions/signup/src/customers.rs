@@ -54,34 +54,21 @@ pub use adapter::AsyncStripeCustomers;
 mod adapter {
     use super::*;
     use shared::stripe::classify;
-    use stripe::{Client, IdempotencyKey, RequestStrategy, StripeRequest};
+    use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
     use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
 
     /// Built lazily: a repeat signup (the user already linked) never calls Stripe, so the
     /// client's TLS setup is paid on the first call that needs it, not at every cold start.
     pub struct AsyncStripeCustomers {
-        secret_key: shared::secrets::Secret,
-        api_base: Option<String>,
-        client: std::sync::OnceLock<Client>,
+        client: shared::stripe::LazyClient,
     }
 
     impl AsyncStripeCustomers {
         /// `api_base` overrides Stripe's URL (the local stand-in); `None` in AWS.
         pub fn new(secret_key: &str, api_base: Option<&str>) -> Result<Self, String> {
             Ok(Self {
-                secret_key: shared::secrets::Secret::new(secret_key),
-                api_base: api_base.map(str::to_owned),
-                client: std::sync::OnceLock::new(),
+                client: shared::stripe::LazyClient::new(secret_key, api_base),
             })
-        }
-
-        fn client(&self) -> Result<&Client, StripeFailure> {
-            if let Some(client) = self.client.get() {
-                return Ok(client);
-            }
-            let client = shared::stripe::client(self.secret_key.expose(), self.api_base.as_deref())
-                .map_err(StripeFailure::Refused)?;
-            Ok(self.client.get_or_init(|| client))
         }
     }
 
@@ -105,7 +92,7 @@ mod adapter {
             let created = request
                 .customize()
                 .request_strategy(RequestStrategy::Idempotent(key))
-                .send(self.client()?)
+                .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
             Ok(created.id.to_string())
@@ -123,7 +110,7 @@ mod adapter {
                 .email(email)
                 .customize()
                 .request_strategy(RequestStrategy::Idempotent(key))
-                .send(self.client()?)
+                .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
             Ok(())
@@ -136,7 +123,7 @@ mod adapter {
             let page = ListCustomer::new()
                 .email(email)
                 .limit(100)
-                .send(self.client()?)
+                .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
             Ok(page
