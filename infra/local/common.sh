@@ -89,6 +89,17 @@ start_watch() { # [port] [name]
   wait_http "$name" "http://127.0.0.1:$port/" 60
 }
 
+# Builds each Lambda's debug binary as `cargo lambda watch` runs it (`cargo run --bin <name>`:
+# that package's features alone, not the workspace's union), so a watch's first request to a
+# function starts it instead of compiling it behind cargo's lock. On a new machine that took up
+# to a minute per function, longer than a caller such as Cello's stand-in waits for an answer.
+build_watched_functions() {
+  local fn
+  for fn in $(python3 "$REPO_ROOT/infra/local/lambda_packages.py"); do
+    cargo build --quiet --bin "$fn" || die "building $fn as cargo lambda watch runs it failed"
+  done
+}
+
 stop_watch() { # [name]
   local pidfile="$RUN_DIR/${1:-watch}.pid"
   [ -f "$pidfile" ] || return 0

@@ -27,12 +27,13 @@ for extra in infra/local/dev.d/*.sh; do
   started_groups+=($!)
 done
 
+log "building the functions as cargo lambda watch runs them"
+build_watched_functions
+urls=$(python3 infra/local/lambda_packages.py | sed "s#.*#    $LOCAL_WATCH_URL/lambda-url/&/#")
 cat >&2 <<MSG
 
-  Functions (cargo lambda watch):
-    POST $LOCAL_WATCH_URL/lambda-url/cello-token/
-    POST $LOCAL_WATCH_URL/lambda-url/signup/
-    POST $LOCAL_WATCH_URL/lambda-url/stripe-webhook/
+  Functions (cargo lambda watch; routes in README.md):
+$urls
   A user token for them:
     python3 infra/local/mint_token.py --sub user-123 --email ada@example.com
   Stand-ins: DynamoDB $AWS_ENDPOINT_URL_DYNAMODB, Secrets Manager $AWS_ENDPOINT_URL_SECRETS_MANAGER,

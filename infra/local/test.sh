@@ -17,6 +17,7 @@ cargo fmt --all -- --check || die "cargo fmt would change files: run cargo fmt -
 
 log "building every function"
 cargo build --workspace --bins --quiet
+build_watched_functions
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
 trap 'stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
