@@ -52,10 +52,75 @@ pub trait StripeCustomers: Send + Sync {
 pub use adapter::AsyncStripeCustomers;
 
 mod adapter {
+    //! async-stripe's client (auth, retries, idempotency keys, errors) with request forms and
+    //! answers of our own: the generated `Customer` type would compile in the deserializer of
+    //! every object a customer can embed (subscriptions, sources, tax ids...), about a megabyte
+    //! of the binary for the two fields signup reads.
     use super::*;
+    use serde::Serialize;
     use shared::stripe::classify;
-    use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
-    use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
+    use stripe::{IdempotencyKey, RequestStrategy};
+    use stripe_client_core::{RequestBuilder, StripeMethod};
+
+    #[derive(Serialize)]
+    // Fields in the generated builders' (alphabetical) order, so the encoded forms are
+    // byte-for-byte theirs (the tests compare them).
+    struct CreateForm<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<&'a str>,
+        metadata: &'a HashMap<String, String>,
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preferred_locales: Option<[&'a str; 1]>,
+    }
+
+    #[derive(Serialize)]
+    struct EmailForm<'a> {
+        email: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct ListQuery<'a> {
+        email: &'a str,
+        limit: u8,
+    }
+
+    /// The fields read from a customer; everything else in Stripe's answer is skipped.
+    #[derive(miniserde::Deserialize)]
+    struct CustomerAnswer {
+        id: String,
+        metadata: Option<HashMap<String, String>>,
+    }
+
+    #[derive(miniserde::Deserialize)]
+    struct CustomerPage {
+        data: Vec<CustomerAnswer>,
+    }
+
+    fn create_request(customer: &NewCustomer) -> RequestBuilder {
+        RequestBuilder::new(StripeMethod::Post, "/customers").form(&CreateForm {
+            name: &customer.name,
+            metadata: &customer.metadata,
+            email: customer.email.as_deref(),
+            preferred_locales: customer.preferred_locale.as_deref().map(|l| [l]),
+        })
+    }
+
+    fn update_request(customer_id: &str, email: &str) -> RequestBuilder {
+        RequestBuilder::new(StripeMethod::Post, format!("/customers/{customer_id}"))
+            .form(&EmailForm { email })
+    }
+
+    /// Live customers only: Stripe's list leaves deleted ones out.
+    fn list_request(email: &str) -> RequestBuilder {
+        RequestBuilder::new(StripeMethod::Get, "/customers").query(&ListQuery { email, limit: 100 })
+    }
+
+    fn idempotent(key: &str) -> Result<RequestStrategy, StripeFailure> {
+        IdempotencyKey::new(key)
+            .map(RequestStrategy::Idempotent)
+            .map_err(|e| StripeFailure::Refused(format!("idempotency key: {e:?}")))
+    }
 
     /// Built lazily: a repeat signup (the user already linked) never calls Stripe, so the
     /// client's TLS setup is paid on the first call that needs it, not at every cold start.
@@ -78,24 +143,14 @@ mod adapter {
             customer: &NewCustomer,
             idempotency_key: &str,
         ) -> Result<String, StripeFailure> {
-            let key = IdempotencyKey::new(idempotency_key)
-                .map_err(|e| StripeFailure::Refused(format!("idempotency key: {e:?}")))?;
-            let mut request = CreateCustomer::new()
-                .name(customer.name.clone())
-                .metadata(customer.metadata.clone());
-            if let Some(email) = &customer.email {
-                request = request.email(email.clone());
-            }
-            if let Some(locale) = &customer.preferred_locale {
-                request = request.preferred_locales(vec![locale.clone()]);
-            }
-            let created = request
+            let strategy = idempotent(idempotency_key)?;
+            let created: CustomerAnswer = create_request(customer)
                 .customize()
-                .request_strategy(RequestStrategy::Idempotent(key))
+                .request_strategy(strategy)
                 .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
-            Ok(created.id.to_string())
+            Ok(created.id)
         }
 
         async fn update_email(
@@ -104,12 +159,10 @@ mod adapter {
             email: &str,
             idempotency_key: &str,
         ) -> Result<(), StripeFailure> {
-            let key = IdempotencyKey::new(idempotency_key)
-                .map_err(|e| StripeFailure::Refused(format!("idempotency key: {e:?}")))?;
-            UpdateCustomer::new(customer_id)
-                .email(email)
+            let strategy = idempotent(idempotency_key)?;
+            let _: CustomerAnswer = update_request(customer_id, email)
                 .customize()
-                .request_strategy(RequestStrategy::Idempotent(key))
+                .request_strategy(strategy)
                 .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
@@ -120,9 +173,8 @@ mod adapter {
             &self,
             email: &str,
         ) -> Result<Vec<FoundCustomer>, StripeFailure> {
-            let page = ListCustomer::new()
-                .email(email)
-                .limit(100)
+            let page: CustomerPage = list_request(email)
+                .customize()
                 .send(self.client.get()?)
                 .await
                 .map_err(classify)?;
@@ -130,10 +182,80 @@ mod adapter {
                 .data
                 .into_iter()
                 .map(|c| FoundCustomer {
-                    id: c.id.to_string(),
+                    id: c.id,
                     metadata: c.metadata.unwrap_or_default(),
                 })
                 .collect())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The forms and query are those async-stripe's generated requests send (the same
+        /// encoder, the same field order), so Stripe reads exactly what it read before.
+        #[test]
+        fn requests_are_byte_for_byte_the_generated_ones() {
+            use stripe::StripeRequest;
+            use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
+            let customer = NewCustomer {
+                email: Some("ada+x@example.com".into()),
+                name: "Ada Lovelace & Co".into(),
+                metadata: HashMap::from([("cello_ucc".to_owned(), "pNRB1aYqArN".to_owned())]),
+                preferred_locale: Some("fr".into()),
+            };
+            let generated = CreateCustomer::new()
+                .name(customer.name.clone())
+                .metadata(customer.metadata.clone())
+                .email(customer.email.clone().unwrap())
+                .preferred_locales(vec!["fr".to_owned()])
+                .build();
+            let ours = create_request(&customer);
+            assert_eq!(ours.body, generated.body);
+            assert_eq!(ours.path, generated.path);
+            assert!(
+                ours.body
+                    .as_deref()
+                    .unwrap()
+                    .contains("metadata[cello_ucc]=pNRB1aYqArN")
+            );
+
+            let bare = NewCustomer {
+                email: None,
+                preferred_locale: None,
+                ..customer
+            };
+            let generated = CreateCustomer::new()
+                .name(bare.name.clone())
+                .metadata(bare.metadata.clone())
+                .build();
+            assert_eq!(create_request(&bare).body, generated.body);
+
+            let generated = UpdateCustomer::new("cus_1").email("a@b.example").build();
+            let ours = update_request("cus_1", "a@b.example");
+            assert_eq!((ours.path, ours.body), (generated.path, generated.body));
+
+            let generated = ListCustomer::new()
+                .email("a+b@c.example")
+                .limit(100)
+                .build();
+            let ours = list_request("a+b@c.example");
+            assert_eq!((ours.path, ours.query), (generated.path, generated.query));
+        }
+
+        #[test]
+        fn answers_are_read_for_their_id_and_metadata_only() {
+            let page: CustomerPage = miniserde::json::from_str(
+                r#"{"object":"list","has_more":false,"data":[{"id":"cus_1","object":"customer",
+                "metadata":{"new_user_id":"u1"},"subscriptions":{"data":[{"id":"sub_1"}]}},
+                {"id":"cus_2","metadata":null}]}"#,
+            )
+            .unwrap();
+            assert_eq!(page.data.len(), 2);
+            assert_eq!(page.data[0].id, "cus_1");
+            assert_eq!(page.data[0].metadata.as_ref().unwrap()["new_user_id"], "u1");
+            assert!(page.data[1].metadata.is_none());
         }
     }
 }
