@@ -33,10 +33,13 @@ impl Base {
         timing.stage("sdkConfig");
         let secrets = secrets::from_config(&config.secret_source, config.secret_cache_ttl, &sdk);
         timing.stage("secretsClient");
-        let initial_secrets = secrets.current().await?;
-        timing.stage("secretRead");
-        let table = Table::from_sdk(&sdk, &config.table_name);
-        timing.stage("table");
+        // The DynamoDB client is built while the secret's request is on its way: `join!` polls
+        // the read first, and builds the client once the read waits on the network.
+        let (initial_secrets, table) = tokio::join!(secrets.current(), async {
+            Table::from_sdk(&sdk, &config.table_name)
+        });
+        let initial_secrets = initial_secrets?;
+        timing.stage("secretReadAndTable");
         timing.report();
         Ok(Self {
             table,
@@ -48,7 +51,7 @@ impl Base {
     }
 }
 
-/// Opt-in (feature `init-timing`, then `INIT_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
+/// Opt-in (feature `perf-timing`, then `PERF_TIMING=1`) durations of the init stages in microseconds, printed as one JSON
 /// line on stderr for the perf harness (`infra/local/perf.sh`, which builds with the feature).
 /// `startUnixMicros` lets it place the start of init against the moment it spawned the process.
 /// Without the feature it is compiled out of the binaries that ship.
@@ -59,8 +62,7 @@ type TimingState = (u128, std::time::Instant, Vec<(&'static str, u128)>);
 
 impl InitTiming {
     fn from_env() -> Self {
-        let on = cfg!(feature = "init-timing")
-            && std::env::var_os("INIT_TIMING").is_some_and(|v| v == "1");
+        let on = crate::timing::enabled();
         Self(on.then(|| {
             let unix = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
