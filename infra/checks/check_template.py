@@ -84,7 +84,7 @@ DEFAULTED_IN_AWS = {
     "SECRET_CACHE_TTL_SECONDS": "defaults to 300 s",
     "SIGNUP_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the signup function's timeout",
     "CHECKOUT_CLAIM_LEASE_SECONDS": "defaults to 30 s, above the checkout function's timeout",
-    "INIT_TIMING": "off unless 1: the perf harness's init breakdown (shared/src/init.rs)",
+    "PERF_TIMING": "off unless 1 (and built with shared/perf-timing): the perf harness's figures (shared/src/timing.rs)",
     "CELLO_API_ENV": "read only by functions built with shared's cello-api feature; defaults to "
     "sandbox, and the functions that call Cello's API set it from the CelloEnvironment parameter",
     "CELLO_API_TIMEOUT_MS": "defaults to 3000 ms per attempt",

@@ -5,7 +5,7 @@
 #   3. starts the local stack and runs each release binary against our minimal Lambda Runtime
 #      API (tools/src/runtime_api.rs), --runs times from a cold process: init, first and warm
 #      invocation latency, peak RSS, and the init breakdown the functions print with
-#      INIT_TIMING=1;
+#      PERF_TIMING=1, and each invocation's handler and round-trip times;
 #   4. prints one table of medians and writes it to .local/perf/perf.md (raw figures beside it).
 # Usage: bash infra/local/perf.sh [--runs N] [--warm N]      (defaults: 15 runs, 200 warm)
 export STACK_PROFILE=${STACK_PROFILE:-test}
@@ -33,8 +33,8 @@ bash infra/local/setup.sh
 export PATH="$VENV/bin:$PATH"
 
 log "release builds of the functions (native), and the Runtime API driver"
-# With shared/init-timing: the INIT_TIMING breakdown is compiled out of the binaries that ship.
-cargo build --release --quiet --features shared/init-timing "${FUNCTIONS[@]/#/-p}" \
+# With shared/perf-timing: the PERF_TIMING figures are compiled out of the binaries that ship.
+cargo build --release --quiet --features shared/perf-timing "${FUNCTIONS[@]/#/-p}" \
   || die "release build of the functions failed"
 # Kept aside: `cargo bench` below rebuilds a package's binaries into target/release without
 # the feature (which is why only signup, which has no benchmark, used to print its breakdown).

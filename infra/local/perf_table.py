@@ -20,6 +20,7 @@ STAGES = [
     ("secretsClient", "secrets client (with the HTTPS client: TLS roots)"),
     ("secretRead", "secret read"),
     ("table", "DynamoDB client"),
+    ("secretReadAndTable", "secret read (the DynamoDB client built meanwhile)"),
     ("functionSetupAndRuntime", "function setup + runtime → first /next"),
 ]
 

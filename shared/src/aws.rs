@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::Timeou
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region;
 use std::time::Duration;
 
@@ -62,18 +63,25 @@ fn from_environment(var: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         // One HTTP client (one connection pool, one TLS configuration) for every SDK client,
         // instead of one each.
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-                ))
-                .tls_context(tls_context(&var))
-                .build_https(),
-        );
+        .http_client(https_client(&var));
     if let Some(url) = var("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }
     Some(builder.build())
+}
+
+fn https_client(var: &impl Fn(&str) -> Option<String>) -> SharedHttpClient {
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(tls_context(var))
+        .build_https();
+    #[cfg(feature = "perf-timing")]
+    if crate::timing::enabled() {
+        return crate::timing::sdk::timed(client);
+    }
+    client
 }
 
 /// The system's CA bundle, by where each distribution keeps it: Lambda's Amazon Linux 2023

@@ -505,7 +505,8 @@ impl CelloApi {
                 .unwrap_or_default();
             Ok::<_, hyper_util::client::legacy::Error>((status, headers, body))
         };
-        match tokio::time::timeout(self.settings.timeout, exchange).await {
+        match tokio::time::timeout(self.settings.timeout, crate::timing::round_trip(exchange)).await
+        {
             Err(_) => Attempt::Failed(format!("timed out after {:?}", self.settings.timeout)),
             Ok(Err(e)) => Attempt::Failed(format!("connection: {e}")),
             Ok(Ok((status, headers, bytes))) => {

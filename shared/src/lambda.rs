@@ -42,7 +42,7 @@ where
     let adapter = lambda_http::Adapter::from(http);
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let mut adapter = adapter.clone();
-        adapter.call(drop_undecodable_body(event))
+        crate::timing::invocation(adapter.call(drop_undecodable_body(event)))
     }))
     .await
 }

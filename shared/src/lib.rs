@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod stripe;
 pub mod table;
 pub mod telemetry;
+pub mod timing;
 pub mod user;
 
 pub use clock::unix_now;

@@ -37,7 +37,22 @@ pub fn client(secret_key: &str, api_base: Option<&str>) -> Result<Client, String
 pub struct LazyClient {
     secret_key: crate::secrets::Secret,
     api_base: Option<String>,
-    client: std::sync::OnceLock<Client>,
+    client: std::sync::OnceLock<TimedClient>,
+}
+
+/// async-stripe's client, whose requests the perf harness times as round trips
+/// (`crate::timing`; a plain pass-through in the binaries that ship).
+pub struct TimedClient(Client);
+
+impl stripe_client_core::StripeClient for TimedClient {
+    type Err = StripeError;
+
+    fn execute(
+        &self,
+        req: stripe::CustomizedStripeRequest,
+    ) -> impl std::future::Future<Output = Result<bytes::Bytes, StripeError>> + Send {
+        crate::timing::round_trip(self.0.execute(req))
+    }
 }
 
 impl LazyClient {
@@ -50,11 +65,12 @@ impl LazyClient {
     }
 
     /// The client, built now if this is the first call.
-    pub fn get(&self) -> Result<&Client, StripeFailure> {
+    pub fn get(&self) -> Result<&TimedClient, StripeFailure> {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
         let client = client(self.secret_key.expose(), self.api_base.as_deref())
+            .map(TimedClient)
             .map_err(StripeFailure::Refused)?;
         Ok(self.client.get_or_init(|| client))
     }

@@ -4,4 +4,3 @@
 
 pub mod replay;
 pub mod runtime_api;
-pub mod timing_proxy;

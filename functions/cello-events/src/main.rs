@@ -40,8 +40,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamBatch>| async move {
             let deadline = deadline(event.context.deadline);
-            reporter
-                .handle(event.payload, deadline)
+            shared::timing::invocation(reporter.handle(event.payload, deadline))
                 .await
                 .map_err(Error::from)
         },

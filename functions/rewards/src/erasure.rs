@@ -216,7 +216,7 @@ impl StripeCustomers {
         }
     }
 
-    fn client(&self) -> Result<&stripe::Client, StripeFailure> {
+    fn client(&self) -> Result<&shared::stripe::TimedClient, StripeFailure> {
         self.client
             .as_ref()
             .ok_or_else(|| StripeFailure::Refused("stripeSecretKey is not configured".into()))?

@@ -6,17 +6,19 @@
 //! invocation's outcome is checked against the fixture's `.expect.json`, and no warm invocation
 //! may fail, so the figures are of requests that did what they should.
 //!
-//! The function reaches DynamoDB, Stripe and Cello's API (whichever of
-//! `AWS_ENDPOINT_URL_DYNAMODB`, `STRIPE_API_BASE`, `CELLO_API_BASE` the stack sets) through
-//! timing proxies (`tools::timing_proxy`), so each invocation's round trips are measured beside
-//! its latency and the difference is the function's own overhead. The secret read at init goes
-//! straight to its stand-in, so init is measured without a proxy hop.
+//! The binaries are built with `shared/perf-timing` and run with `PERF_TIMING=1`: each prints
+//! its init stages, and after every invocation its handler time and the time its HTTP clients
+//! spent in round trips to DynamoDB, Stripe and Cello's API (request sent → answer back, as the
+//! function sees them; `shared/src/timing.rs`). The warm overhead is the latency seen here
+//! minus those round trips, in the same invocation.
 //!
 //!     runtime_api --function NAME --binary PATH --event FILE [--stripe] [--fresh-each] [--raw]
-//!                 [--runs 15] [--warm 200]
+//!                 [--given-by FUNCTION=EVENT]... [--runs 15] [--warm 200]
 //!
 //! `--raw`: the event is not an API Gateway request (a stream batch, say): no bearer is added
-//! and the answer only has to be JSON.
+//! and the answer only has to be JSON. `--given-by signup=events/signup/x.json`: before each
+//! cold start, that function's binary (beside `--binary`) handles that event once, with the
+//! same `{{run}}`, and must meet its `.expect.json` (a checkout needs a signed-up user).
 //!
 //! It runs in `infra/local/perf.sh`, with the local stack's environment exported.
 
@@ -31,14 +33,6 @@ use tokio::process::Command;
 use tools::replay::expect::{Expectation, Outcome};
 use tools::replay::{local_bearer, request, substitute_run};
 use tools::runtime_api::{Observed, RuntimeApi};
-use tools::timing_proxy::{RoundTrips, TimingProxy};
-
-/// The stand-ins a function calls per request, by the variable that points it at them.
-const PROXIED: [&str; 3] = [
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "STRIPE_API_BASE",
-    "CELLO_API_BASE",
-];
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -49,6 +43,7 @@ struct Options {
     stripe: bool,
     fresh_each: bool,
     raw: bool,
+    given_by: Vec<(String, PathBuf)>,
     runs: usize,
     warm: usize,
 }
@@ -56,6 +51,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let (mut function, mut binary, mut event) = (None, None, None);
     let (mut stripe, mut fresh_each, mut raw, mut runs, mut warm) = (false, false, false, 15, 200);
+    let mut given_by = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -66,6 +62,12 @@ fn options() -> Result<Options, String> {
             "--stripe" => stripe = true,
             "--fresh-each" => fresh_each = true,
             "--raw" => raw = true,
+            "--given-by" => {
+                let v = value()?;
+                let (function, event) =
+                    v.split_once('=').ok_or("--given-by takes FUNCTION=EVENT")?;
+                given_by.push((function.to_owned(), PathBuf::from(event)));
+            }
             "--runs" => runs = value()?.parse().map_err(|_| "--runs takes a number")?,
             "--warm" => warm = value()?.parse().map_err(|_| "--warm takes a number")?,
             other => return Err(format!("unknown argument {other}")),
@@ -78,6 +80,7 @@ fn options() -> Result<Options, String> {
         stripe,
         fresh_each,
         raw,
+        given_by,
         runs: runs.max(1),
         warm,
     })
@@ -91,6 +94,7 @@ struct Events {
     expect: Option<String>,
     stripe: bool,
     fresh_each: bool,
+    raw: bool,
     auth_secret: Option<String>,
     webhook_secret: Option<String>,
 }
@@ -127,11 +131,21 @@ impl Events {
         Ok(event.to_string())
     }
 
+    /// The fixture's expected outcome. A raw event's `.expect.json` (a stream batch's, see
+    /// events/README.md) describes more than the answer: only its `response` pointers are
+    /// checked here.
     fn expectation(&self, run: &str) -> Result<Option<Expectation>, String> {
-        self.expect
-            .as_ref()
-            .map(|text| Expectation::parse(&substitute_run(text, run)))
-            .transpose()
+        let Some(text) = &self.expect else {
+            return Ok(None);
+        };
+        let text = substitute_run(text, run);
+        if !self.raw {
+            return Expectation::parse(&text).map(Some);
+        }
+        let full: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let answer =
+            json!({ "status": 200, "body": full.get("response").cloned().unwrap_or(json!({})) });
+        Expectation::parse(&answer.to_string()).map(Some)
     }
 }
 
@@ -151,13 +165,15 @@ struct RunFigures {
     init_us: u64,
     stages: BTreeMap<String, u64>,
     first_us: u64,
-    first_round_trips: RoundTrips,
+    first_round_trips: InvocationTiming,
     secret_round_trip_us: Option<u64>,
     warm_median_us: u64,
     warm_p90_us: u64,
     /// Medians over the warm invocations: the stand-ins' time, the rest, calls made.
     warm_round_trip_us: u64,
     warm_overhead_us: u64,
+    /// The latency outside the handler: the runtime's read of the event and post of the answer.
+    warm_outside_handler_us: u64,
     warm_calls: u64,
     first_status: u16,
     warm_statuses: BTreeMap<u16, usize>,
@@ -236,32 +252,22 @@ fn unix_micros(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// The timing proxies, one per stand-in the function is pointed at.
-struct Proxies(Vec<(&'static str, TimingProxy)>);
+/// What the function printed of one invocation (`shared::timing`).
+#[derive(Debug, Default, Clone, Copy)]
+struct InvocationTiming {
+    handler_us: u64,
+    round_trip_us: u64,
+    calls: u64,
+}
 
-impl Proxies {
-    async fn start() -> Result<Self, String> {
-        let mut proxies = Vec::new();
-        for var in PROXIED {
-            if let Some(upstream) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-                let proxy = TimingProxy::start(&upstream)
-                    .await
-                    .map_err(|e| format!("timing proxy for {var}: {e}"))?;
-                proxies.push((var, proxy));
-            }
+impl InvocationTiming {
+    fn from_line(v: &Value) -> Self {
+        let field = |name: &str| v[name].as_u64().unwrap_or(0);
+        Self {
+            handler_us: field("handlerUs"),
+            round_trip_us: field("roundTripUs"),
+            calls: field("calls"),
         }
-        Ok(Self(proxies))
-    }
-
-    /// Everything forwarded since the last call.
-    fn take(&self) -> RoundTrips {
-        self.0.iter().fold(RoundTrips::default(), |sum, (_, p)| {
-            let t = p.take();
-            RoundTrips {
-                calls: sum.calls + t.calls,
-                busy_us: sum.busy_us + t.busy_us,
-            }
-        })
     }
 }
 
@@ -285,12 +291,7 @@ async fn secret_round_trip(client: &reqwest::Client) -> Option<u64> {
     ok.then(|| started.elapsed().as_micros() as u64)
 }
 
-async fn one_run(
-    opts: &Options,
-    events: &Events,
-    proxies: &Proxies,
-    run: &str,
-) -> Result<RunFigures, String> {
+async fn one_run(opts: &Options, events: &Events, run: &str) -> Result<RunFigures, String> {
     let prepared = (0..=opts.warm)
         .map(|i| events.event(run, i))
         .collect::<Result<Vec<_>, _>>()?;
@@ -300,9 +301,6 @@ async fn one_run(
     // A fresh client each time: a new connection, as the function's first call makes.
     let secret_round_trip_us = secret_round_trip(&reqwest::Client::new()).await;
     let mut command = Command::new(&opts.binary);
-    for (var, proxy) in &proxies.0 {
-        command.env(var, proxy.url());
-    }
     command
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", &opts.function)
@@ -313,7 +311,7 @@ async fn one_run(
             format!("/aws/lambda/{}", opts.function),
         )
         .env("AWS_LAMBDA_LOG_STREAM_NAME", run)
-        .env("INIT_TIMING", "1")
+        .env("PERF_TIMING", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -329,19 +327,24 @@ async fn one_run(
     // the last lines for a failure message.
     let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (timing_tx, mut timing_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (invocation_tx, mut invocation_rx) =
+        tokio::sync::mpsc::unbounded_channel::<InvocationTiming>();
     for pipe in [
         Box::new(child.stdout.take().expect("piped"))
             as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
         Box::new(child.stderr.take().expect("piped")),
     ] {
-        let (tail, timing_tx) = (tail.clone(), timing_tx.clone());
+        let (tail, timing_tx, invocation_tx) =
+            (tail.clone(), timing_tx.clone(), invocation_tx.clone());
         tokio::spawn(async move {
             let mut lines = BufReader::new(pipe).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && let Some(t) = v.get("initTiming")
-                {
-                    let _ = timing_tx.send(t.clone());
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if let Some(t) = v.get("initTiming") {
+                        let _ = timing_tx.send(t.clone());
+                    } else if let Some(t) = v.get("invocationTiming") {
+                        let _ = invocation_tx.send(InvocationTiming::from_line(t));
+                    }
                 }
                 let mut tail = tail.lock().expect("not poisoned");
                 tail.push(line);
@@ -386,10 +389,16 @@ async fn one_run(
             );
         }
 
-        proxies.take();
+        // Printed by the function when its handler returns, just before it posts the answer.
+        let mut invocation_timing =
+            async || match tokio::time::timeout(Duration::from_secs(2), invocation_rx.recv()).await
+            {
+                Ok(Some(t)) => Ok(t),
+                _ => Err("no invocationTiming line: build with shared/perf-timing".to_owned()),
+            };
         let (first, outcome) = invoke(&mut api, "req-0", prepared[0].clone(), opts.raw).await?;
         figures.first_us = first.as_micros() as u64;
-        figures.first_round_trips = proxies.take();
+        figures.first_round_trips = invocation_timing().await?;
         figures.first_status = outcome.status;
         if let Some(expect) = events.expectation(run)? {
             let diffs = expect.differences(&outcome);
@@ -398,25 +407,27 @@ async fn one_run(
             }
         }
         let mut warm = Vec::with_capacity(opts.warm);
-        let (mut round_trips, mut overheads, mut calls) = (vec![], vec![], vec![]);
+        let (mut round_trips, mut overheads, mut outside, mut calls) =
+            (vec![], vec![], vec![], vec![]);
         for (i, event) in prepared.iter().enumerate().skip(1) {
             wait_next(&mut api).await?;
-            proxies.take();
             let (latency, outcome) =
                 invoke(&mut api, &format!("req-{i}"), event.clone(), opts.raw).await?;
-            let trips = proxies.take();
+            let trips = invocation_timing().await?;
             if outcome.status >= 500 {
                 return Err(format!("warm invocation {i} answered {}", outcome.status));
             }
             *figures.warm_statuses.entry(outcome.status).or_default() += 1;
             let latency = latency.as_micros() as u64;
             warm.push(latency);
-            round_trips.push(trips.busy_us);
-            overheads.push(latency.saturating_sub(trips.busy_us));
+            round_trips.push(trips.round_trip_us);
+            overheads.push(latency.saturating_sub(trips.round_trip_us));
+            outside.push(latency.saturating_sub(trips.handler_us));
             calls.push(trips.calls);
         }
         figures.warm_round_trip_us = median(round_trips);
         figures.warm_overhead_us = median(overheads);
+        figures.warm_outside_handler_us = median(outside);
         figures.warm_calls = median(calls);
         // Idle in /next again: everything it will hold for this work is allocated.
         wait_next(&mut api).await?;
@@ -461,17 +472,17 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<Value, String> {
-    let opts = options()?;
+async fn load_events(opts: &Options) -> Result<Events, String> {
     let fixture = std::fs::read_to_string(&opts.event)
         .map_err(|e| format!("{}: {e}", opts.event.display()))?;
     let expect_path = opts.event.with_extension("expect.json");
     let local = std::env::var("AUTH_MODE").is_ok_and(|m| m == "local");
-    let events = Events {
+    Ok(Events {
         fixture,
         expect: std::fs::read_to_string(&expect_path).ok(),
         stripe: opts.stripe,
         fresh_each: opts.fresh_each,
+        raw: opts.raw,
         auth_secret: if local && !opts.raw {
             std::env::var("LOCAL_AUTH_SECRET").ok()
         } else {
@@ -482,13 +493,45 @@ async fn run() -> Result<Value, String> {
         } else {
             None
         },
-    };
-    let proxies = Proxies::start().await?;
+    })
+}
+
+/// The `--given-by` functions, each run once with its event (the same `{{run}}`), no warm
+/// invocations: what the measured function's event presupposes, done by the real function.
+async fn givens(opts: &Options) -> Result<Vec<(Options, Events)>, String> {
+    let mut out = Vec::new();
+    for (function, event) in &opts.given_by {
+        let given = Options {
+            function: function.clone(),
+            binary: opts.binary.with_file_name(function),
+            event: event.clone(),
+            stripe: false,
+            fresh_each: false,
+            raw: false,
+            given_by: Vec::new(),
+            runs: 1,
+            warm: 0,
+        };
+        let events = load_events(&given).await?;
+        out.push((given, events));
+    }
+    Ok(out)
+}
+
+async fn run() -> Result<Value, String> {
+    let opts = options()?;
+    let events = load_events(&opts).await?;
+    let givens = givens(&opts).await?;
     let stamp = unix_micros(SystemTime::now());
     let mut all = Vec::with_capacity(opts.runs);
     for r in 0..opts.runs {
         let run = format!("perf{stamp:x}r{r}");
-        let figures = one_run(&opts, &events, &proxies, &run)
+        for (given, given_events) in &givens {
+            one_run(given, given_events, &run)
+                .await
+                .map_err(|e| format!("{} (given) run {r}: {e}", given.function))?;
+        }
+        let figures = one_run(&opts, &events, &run)
             .await
             .map_err(|e| format!("{} run {r}: {e}", opts.function))?;
         eprintln!(
@@ -543,8 +586,9 @@ async fn run() -> Result<Value, String> {
         "warmRoundTripUs": med(|f| f.warm_round_trip_us),
         "warmOverheadUs": med(|f| f.warm_overhead_us),
         "warmOverheadUsIqr": spread(|f| f.warm_overhead_us),
+        "warmOutsideHandlerUs": med(|f| f.warm_outside_handler_us),
         "warmCalls": med(|f| f.warm_calls),
-        "firstRoundTripUs": med(|f| f.first_round_trips.busy_us),
+        "firstRoundTripUs": med(|f| f.first_round_trips.round_trip_us),
         "firstCalls": med(|f| f.first_round_trips.calls),
         "secretRoundTripUs": median(all.iter().filter_map(|f| f.secret_round_trip_us).collect()),
         "rssKb": med(|f| f.rss_kb),
