@@ -58,16 +58,16 @@ def main(out: pathlib.Path) -> int:
     print(
         "| function (event; first, then warm statuses) | init, ms (≤ 10) | peak RSS, MB (≤ 10) "
         "| warm invocation, ms (p90) | its round trips, ms (calls) | warm overhead, ms (≤ 0.3) "
-        "| first invocation, ms | arm64 zip, MB |"
+        "| of which outside the handler, ms | first invocation, ms | arm64 zip, MB |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in runtime:
         fn = r["function"]
         zip_mb = zips.get(fn)
         zip_target = ZIP_TARGET_STRIPE_MB if uses_stripe(fn) else ZIP_TARGET_MB
         zip_cell = "n/a" if zip_mb is None else f"{zip_mb:.2f} (≤ {zip_target:g}){mark(zip_mb, zip_target)}"
         if "notMeasured" in r:
-            print(f"| {fn} | not measured: {r['notMeasured']} | | | | | | {zip_cell} |")
+            print(f"| {fn} | not measured: {r['notMeasured']} | | | | | | | {zip_cell} |")
             continue
         init = r["initUs"] / 1e3
         lo, hi = (v / 1e3 for v in r["initUsIqr"])
@@ -81,12 +81,14 @@ def main(out: pathlib.Path) -> int:
             over_cell = f"{over:.3f} [{olo:.3f}–{ohi:.3f}]{mark(over, TARGETS['overhead_ms'])}"
         else:
             trips, over_cell = "-", "-"
+        outside = r.get("warmOutsideHandlerUs")
+        outside_cell = "-" if outside is None else f"{outside / 1e3:.3f}"
         print(
             f"| {fn} ({event}; {r['firstStatus']}, then {warm_status}) "
             f"| {init:.1f} [{lo:.1f}–{hi:.1f}]{mark(init, TARGETS['init_ms'])} "
             f"| {rss:.1f}{mark(rss, TARGETS['rss_mb'])} "
             f"| {r['warmUs'] / 1e3:.3f} ({r['warmP90Us'] / 1e3:.3f}) "
-            f"| {trips} | {over_cell} "
+            f"| {trips} | {over_cell} | {outside_cell} "
             f"| {r['firstUs'] / 1e3:.2f} "
             f"| {zip_cell} |"
         )

@@ -6,11 +6,16 @@ export STACK_PROFILE=test
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
 
+# Each step's wall-clock seconds, printed at the end (where a run's time goes; docs/performance.md).
+timings=() step_started=$SECONDS
+step_done() { timings+=("$(printf '%5d s  %s' $((SECONDS - step_started)) "$1")"); step_started=$SECONDS; }
+
 bash infra/local/setup.sh
 trap 'exit 130' INT TERM
 trap 'bash infra/local/stack.sh stop' EXIT
 bash infra/local/stack.sh start
 stack_env
+step_done "setup and the test stack"
 
 log "checking formatting"
 cargo fmt --all -- --check || die "cargo fmt would change files: run cargo fmt --all"
@@ -18,6 +23,7 @@ cargo fmt --all -- --check || die "cargo fmt would change files: run cargo fmt -
 log "building every function"
 cargo build --workspace --bins --quiet
 build_watched_functions
+step_done "formatting check, building every function"
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
 trap 'stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
@@ -27,6 +33,7 @@ start_feeder
 
 log "unit and integration tests"
 cargo test --workspace --no-fail-fast
+step_done "unit and integration tests (with their build)"
 
 # Further stages (event replays, browser test, template checks, lint), in name order. Each is
 # a script that exits non-zero on failure and runs with the test stack's environment.
@@ -34,5 +41,7 @@ for stage in infra/local/test.d/*.sh; do
   [ -e "$stage" ] || continue
   log "stage $(basename "$stage" .sh)"
   bash "$stage" || die "stage $(basename "$stage") failed"
+  step_done "stage $(basename "$stage" .sh)"
 done
-log "all tests passed"
+log "all tests passed; seconds per step:"
+printf '%s\n' "${timings[@]}" >&2

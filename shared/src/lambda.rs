@@ -1,4 +1,5 @@
-//! The edge between the Lambda runtime and a function's route: one `run` for all three.
+//! The edge between the Lambda runtime and a function's routes: `run` for one route, `run_http`
+//! for a function that picks among several.
 //!
 //! lambda_http decodes an `isBase64Encoded` body with `.expect(..)`: a body that is not valid
 //! base64 panics, and with `panic = "abort"` in the release profile that kills the container.
@@ -35,10 +36,19 @@ where
     Fut: Future<Output = Result<Reply, ApiError>> + Send,
 {
     let (route, handle) = (&route, &handle);
-    let http =
-        service_fn(
-            move |req: Request| async move { Ok::<_, Error>(route.serve(req, handle).await) },
-        );
+    run_http(move |req| route.serve(req, handle)).await
+}
+
+/// Serves `serve` (a function with several routes picks the route itself, then calls
+/// `Route::serve`) until the runtime stops the process: the base64 guard, lambda_http's
+/// conversions, and the perf harness's per-invocation timing (`crate::timing`).
+pub async fn run_http<S, Fut>(serve: S) -> Result<(), Error>
+where
+    S: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    let serve = &serve;
+    let http = service_fn(move |req: Request| async move { Ok::<_, Error>(serve(req).await) });
     let adapter = lambda_http::Adapter::from(http);
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let mut adapter = adapter.clone();

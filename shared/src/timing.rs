@@ -93,8 +93,9 @@ mod imp {
     }
 }
 
-/// The AWS SDK's HTTP client with each request's transmit (request sent → response headers)
-/// recorded as a round trip; the SDK reads the small JSON bodies it gets right after.
+/// The AWS SDK's HTTP client with each request's exchange (request sent → whole answer read)
+/// recorded as a round trip. The body is read here, inside the timing, because a server may
+/// send it after the headers (moto does), and waiting for it is the server's time, not ours.
 #[cfg(feature = "perf-timing")]
 pub mod sdk {
     use aws_smithy_runtime_api::client::http::{
@@ -102,7 +103,10 @@ pub mod sdk {
         SharedHttpConnector,
     };
     use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::byte_stream::ByteStream;
 
     #[derive(Debug)]
     struct Timed(SharedHttpClient);
@@ -128,7 +132,16 @@ pub mod sdk {
     impl HttpConnector for TimedConnector {
         fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
             let call = self.0.call(request);
-            HttpConnectorFuture::new(super::round_trip(call))
+            HttpConnectorFuture::new(super::round_trip(async move {
+                let mut response = call.await?;
+                let body = ByteStream::new(response.take_body())
+                    .collect()
+                    .await
+                    .map_err(|e| ConnectorError::io(e.into()))?
+                    .into_bytes();
+                *response.body_mut() = SdkBody::from(body);
+                Ok(response)
+            }))
         }
     }
 }

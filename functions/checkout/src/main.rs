@@ -3,13 +3,11 @@
 use checkout::handler::CheckoutHandler;
 use checkout::settings::CheckoutSettings;
 use checkout::stripe::AsyncStripeCheckout;
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Error, LambdaEvent, Request, Service, service_fn};
+use lambda_http::Error;
 use shared::Authenticator;
 use shared::cello_api::{CelloApi, CelloApiSettings};
 use shared::clock::SystemClock;
 use shared::init::exit_on_init_error;
-use shared::lambda::drop_undecodable_body;
 use shared::stripe::check_key_mode;
 
 const FUNCTION: &str = "checkout";
@@ -44,14 +42,9 @@ async fn main() -> Result<(), Error> {
     };
     let (routes, handler) = (&routes, &handler);
     // Two routes, one function: the path picks the route, then shared's edge serves it.
-    let http = service_fn(move |req: Request| async move {
+    shared::lambda::run_http(move |req| async move {
         let (route, endpoint) = routes.for_path(req.uri().path());
-        Ok::<_, Error>(route.serve(req, |r| handler.handle(endpoint, r)).await)
-    });
-    let adapter = lambda_http::Adapter::from(http);
-    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let mut adapter = adapter.clone();
-        adapter.call(drop_undecodable_body(event))
-    }))
+        route.serve(req, |r| handler.handle(endpoint, r)).await
+    })
     .await
 }

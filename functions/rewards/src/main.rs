@@ -1,8 +1,7 @@
 //! rewards Lambda: wiring only. Config, secret, clients and the store are built once here;
 //! the path picks one of the three routes (`rewards::Endpoint`).
 
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Error, LambdaEvent, Request, Service, service_fn};
+use lambda_http::Error;
 use rewards::erasure::StripeCustomers;
 use rewards::handler::RewardsHandler;
 use rewards::settings::{RewardsSettings, StripeErasure};
@@ -53,12 +52,5 @@ async fn main() -> Result<(), Error> {
         clock: SystemClock,
     };
     let handler = &handler;
-    let http =
-        service_fn(move |req: Request| async move { Ok::<_, Error>(handler.serve(req).await) });
-    let adapter = lambda_http::Adapter::from(http);
-    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let mut adapter = adapter.clone();
-        adapter.call(shared::lambda::drop_undecodable_body(event))
-    }))
-    .await
+    shared::lambda::run_http(move |req| handler.serve(req)).await
 }
