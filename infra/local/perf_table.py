@@ -26,13 +26,13 @@ STAGES = [
 
 
 def uses_stripe(function: str) -> bool:
-    """A function that calls Stripe: it depends on async-stripe or on shared's `stripe` feature."""
+    """A function that calls Stripe: it depends on an async-stripe crate or on shared's `stripe` feature."""
     manifest = REPO / "functions" / function / "Cargo.toml"
     if not manifest.exists():
         return False
     deps = tomllib.loads(manifest.read_text()).get("dependencies", {})
     shared = deps.get("shared", {})
-    return "async-stripe" in deps or (isinstance(shared, dict) and "stripe" in shared.get("features", []))
+    return any(d.startswith("async-stripe") for d in deps) or (isinstance(shared, dict) and "stripe" in shared.get("features", []))
 
 
 def mark(value, target):

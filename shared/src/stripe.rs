@@ -1,9 +1,12 @@
 //! The Stripe client every Stripe-calling function builds the same way (timeouts, the local
-//! stand-in's base URL), the classification of its failures, and the key-mode check.
+//! stand-in's base URL, `client::StripeHttp`), the classification of its failures, and the
+//! key-mode check.
+
+mod client;
 
 use crate::config::StripeMode;
+pub use client::{StripeError, StripeHttp};
 use std::time::Duration;
-use stripe::{Client, ClientBuilder, StripeError};
 
 /// Per attempt; well inside signup's claim lease, so a slow call can't outlive its claim.
 pub const STRIPE_TIMEOUT: Duration = Duration::from_secs(8);
@@ -20,16 +23,8 @@ pub enum StripeFailure {
 
 /// A Stripe client for `secret_key`. `api_base` overrides Stripe's URL (the loopback stand-in,
 /// checked by the caller's settings); `None` in AWS.
-pub fn client(secret_key: &str, api_base: Option<&str>) -> Result<Client, String> {
-    let mut builder = ClientBuilder::new(secret_key).timeout(STRIPE_TIMEOUT);
-    if let Some(base) = api_base {
-        // The client appends `v1/...` to the base as given.
-        let base = format!("{}/", base.trim_end_matches('/'));
-        builder = builder.url(base);
-    }
-    builder
-        .build()
-        .map_err(|e| format!("Stripe client: {}", redact(&e)))
+pub fn client(secret_key: &str, api_base: Option<&str>) -> Result<StripeHttp, String> {
+    StripeHttp::new(secret_key, api_base, STRIPE_TIMEOUT).map_err(|e| e.to_string())
 }
 
 /// A Stripe client built on the first call that needs it: most invocations of the functions
@@ -37,22 +32,7 @@ pub fn client(secret_key: &str, api_base: Option<&str>) -> Result<Client, String
 pub struct LazyClient {
     secret_key: crate::secrets::Secret,
     api_base: Option<String>,
-    client: std::sync::OnceLock<TimedClient>,
-}
-
-/// async-stripe's client, whose requests the perf harness times as round trips
-/// (`crate::timing`; a plain pass-through in the binaries that ship).
-pub struct TimedClient(Client);
-
-impl stripe_client_core::StripeClient for TimedClient {
-    type Err = StripeError;
-
-    fn execute(
-        &self,
-        req: stripe::CustomizedStripeRequest,
-    ) -> impl std::future::Future<Output = Result<bytes::Bytes, StripeError>> + Send {
-        crate::timing::round_trip(self.0.execute(req))
-    }
+    client: std::sync::OnceLock<StripeHttp>,
 }
 
 impl LazyClient {
@@ -65,41 +45,32 @@ impl LazyClient {
     }
 
     /// The client, built now if this is the first call.
-    pub fn get(&self) -> Result<&TimedClient, StripeFailure> {
+    pub fn get(&self) -> Result<&StripeHttp, StripeFailure> {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
         let client = client(self.secret_key.expose(), self.api_base.as_deref())
-            .map(TimedClient)
             .map_err(StripeFailure::Refused)?;
         Ok(self.client.get_or_init(|| client))
-    }
-}
-
-fn redact(e: &StripeError) -> String {
-    match e {
-        StripeError::ConfigError(m) => m.clone(),
-        _ => "invalid configuration".into(),
     }
 }
 
 /// Busy, rate-limited, timed out or unreachable → `Unavailable`; everything else `Refused`.
 pub fn classify(e: StripeError) -> StripeFailure {
     match e {
-        StripeError::Stripe(err, status) if status == 429 || status >= 500 => {
-            tracing::warn!(status, code = ?err.code, "Stripe busy");
+        StripeError::Api { status, code, .. } if status == 429 || status >= 500 => {
+            tracing::warn!(status, code = ?code, "Stripe busy");
             StripeFailure::Unavailable
         }
-        StripeError::Stripe(err, status) => StripeFailure::Refused(format!(
-            "{status} {:?}: {}",
-            err.code,
-            err.message.as_deref().unwrap_or("")
-        )),
-        StripeError::ClientError(_) | StripeError::Timeout => StripeFailure::Unavailable,
-        StripeError::JSONDeserialize(m) => {
-            StripeFailure::Refused(format!("unreadable response: {m}"))
-        }
-        StripeError::ConfigError(m) => StripeFailure::Refused(m),
+        StripeError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => StripeFailure::Refused(format!("{status} {code:?}: {message}")),
+        StripeError::Transport(_) | StripeError::Timeout(_) => StripeFailure::Unavailable,
+        StripeError::Unreadable(m) => StripeFailure::Refused(format!("unreadable response: {m}")),
+        StripeError::Config(m) => StripeFailure::Refused(m),
     }
 }
 

@@ -47,8 +47,7 @@ mod adapter {
     use super::*;
     use serde::Serialize;
     use shared::stripe::classify;
-    use stripe::{IdempotencyKey, RequestStrategy};
-    use stripe_client_core::{RequestBuilder, StripeMethod};
+    use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, StripeMethod};
 
     #[derive(Serialize)]
     struct Form<'a> {

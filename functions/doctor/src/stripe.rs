@@ -120,11 +120,11 @@ pub use adapter::AsyncStripeReader;
 mod adapter {
     use super::*;
     use shared::stripe::classify;
-    use stripe::{Client, StripeError};
+    use shared::stripe::{StripeError, StripeHttp};
     use stripe_client_core::{RequestBuilder, StripeMethod};
 
     pub struct AsyncStripeReader {
-        client: Client,
+        client: StripeHttp,
     }
 
     impl AsyncStripeReader {
@@ -145,7 +145,7 @@ mod adapter {
             }
             let answer: miniserde::json::Value = request.customize().send(&self.client).await?;
             serde_json::from_str(&miniserde::json::to_string(&answer))
-                .map_err(|e| StripeError::JSONDeserialize(e.to_string()))
+                .map_err(|e| StripeError::Unreadable(e.to_string()))
         }
     }
 
@@ -162,7 +162,7 @@ mod adapter {
         async fn customer(&self, id: &str) -> Result<Lookup<StripeCustomer>, StripeFailure> {
             match self.get(format!("/customers/{id}"), None).await {
                 Ok(v) => Ok(Lookup::Found(parse_customer(&v))),
-                Err(StripeError::Stripe(_, 404)) => Ok(Lookup::Missing),
+                Err(StripeError::Api { status: 404, .. }) => Ok(Lookup::Missing),
                 Err(e) => Err(classify(e)),
             }
         }

@@ -216,7 +216,7 @@ impl StripeCustomers {
         }
     }
 
-    fn client(&self) -> Result<&shared::stripe::TimedClient, StripeFailure> {
+    fn client(&self) -> Result<&shared::stripe::StripeHttp, StripeFailure> {
         self.client
             .as_ref()
             .ok_or_else(|| StripeFailure::Refused("stripeSecretKey is not configured".into()))?
@@ -226,14 +226,14 @@ impl StripeCustomers {
 
 impl CustomerDeletion for StripeCustomers {
     async fn delete_customer(&self, customer_id: &str) -> Result<(), StripeFailure> {
-        use stripe::StripeRequest;
+        use stripe_client_core::StripeRequest;
         let result = stripe_core::customer::DeleteCustomer::new(customer_id)
             .customize()
             .send(self.client()?)
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(stripe::StripeError::Stripe(_, 404)) => {
+            Err(shared::stripe::StripeError::Api { status: 404, .. }) => {
                 tracing::info!("the Stripe customer was already deleted");
                 Ok(())
             }

@@ -52,15 +52,14 @@ pub trait StripeCustomers: Send + Sync {
 pub use adapter::AsyncStripeCustomers;
 
 mod adapter {
-    //! async-stripe's client (auth, retries, idempotency keys, errors) with request forms and
-    //! answers of our own: the generated `Customer` type would compile in the deserializer of
+    //! async-stripe's request strategies (idempotency keys, retries) on shared's Stripe client,
+    //! with request forms and answers of our own: the generated `Customer` type would compile in the deserializer of
     //! every object a customer can embed (subscriptions, sources, tax ids...), about a megabyte
     //! of the binary for the two fields signup reads.
     use super::*;
     use serde::Serialize;
     use shared::stripe::classify;
-    use stripe::{IdempotencyKey, RequestStrategy};
-    use stripe_client_core::{RequestBuilder, StripeMethod};
+    use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, StripeMethod};
 
     #[derive(Serialize)]
     // Fields in the generated builders' (alphabetical) order, so the encoded forms are
@@ -197,7 +196,7 @@ mod adapter {
         /// encoder, the same field order), so Stripe reads exactly what it read before.
         #[test]
         fn requests_are_byte_for_byte_the_generated_ones() {
-            use stripe::StripeRequest;
+            use stripe_client_core::StripeRequest;
             use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
             let customer = NewCustomer {
                 email: Some("ada+x@example.com".into()),
