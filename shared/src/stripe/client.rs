@@ -119,8 +119,10 @@ impl StripeHttp {
         api_base: Option<&str>,
         timeout: Duration,
     ) -> Result<Self, StripeError> {
-        let mut authorization = HeaderValue::try_from(format!("Bearer {secret_key}"))
-            .map_err(|_| StripeError::Config("the secret key is not a valid header value".into()))?;
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {secret_key}")).map_err(|_| {
+                StripeError::Config("the secret key is not a valid header value".into())
+            })?;
         authorization.set_sensitive(true);
         let api_base = match api_base {
             Some(base) => format!("{}/", base.trim_end_matches('/')),
@@ -145,7 +147,11 @@ impl StripeHttp {
         })
     }
 
-    fn request(&self, req: &RequestBuilder, key: Option<&str>) -> Result<Request<Full<Bytes>>, StripeError> {
+    fn request(
+        &self,
+        req: &RequestBuilder,
+        key: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, StripeError> {
         let mut uri = format!("{}v1{}", self.api_base, req.path);
         if let Some(query) = &req.query {
             uri.push('?');
@@ -161,7 +167,10 @@ impl StripeHttp {
             .uri(uri)
             .header(AUTHORIZATION, self.authorization.clone())
             .header(USER_AGENT, USER_AGENT_VALUE)
-            .header(HeaderName::from_static("stripe-version"), self.stripe_version.clone());
+            .header(
+                HeaderName::from_static("stripe-version"),
+                self.stripe_version.clone(),
+            );
         if let Some(key) = key {
             builder = builder.header(HeaderName::from_static("idempotency-key"), key);
         }
@@ -279,8 +288,12 @@ mod tests {
 
     #[test]
     fn requests_carry_the_key_the_version_and_the_idempotency_key_and_never_show_the_key() {
-        let client = StripeHttp::new("sk_test_123", Some("http://127.0.0.1:9/"), Duration::from_secs(1))
-            .unwrap();
+        let client = StripeHttp::new(
+            "sk_test_123",
+            Some("http://127.0.0.1:9/"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let mut form = RequestBuilder::new(StripeMethod::Post, "/customers");
         form.body = Some("name=Ada".into());
         let req = client.request(&form, Some("signup-u1")).unwrap();
@@ -307,9 +320,14 @@ mod tests {
     /// or an Api error.
     #[tokio::test]
     async fn no_answer_is_a_transport_failure_after_the_strategys_attempts() {
-        let client = StripeHttp::new("sk_test_123", Some("http://127.0.0.1:9"), Duration::from_secs(1))
-            .unwrap();
-        let req = RequestBuilder::new(StripeMethod::Get, "/customers").customize::<miniserde::json::Value>();
+        let client = StripeHttp::new(
+            "sk_test_123",
+            Some("http://127.0.0.1:9"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let req = RequestBuilder::new(StripeMethod::Get, "/customers")
+            .customize::<miniserde::json::Value>();
         let err = req.send(&client).await.unwrap_err();
         assert!(matches!(err, StripeError::Transport(_)), "{err:?}");
     }
