@@ -75,8 +75,9 @@ wait_http() {
 }
 
 # Serves every function with `cargo lambda watch` on a port (default $WATCH_PORT), in its own
-# process group (pid in $RUN_DIR/<name>.pid, log beside it), and waits until it answers. Put
-# `stop_watch [name]` in the EXIT trap before calling it, so a failed start is cleaned up too.
+# process group (pid in $RUN_DIR/<name>.pid, log beside it), waits until it answers and starts
+# every function's instance. Put `stop_watch [name]` in the EXIT trap before calling it, so a
+# failed start is cleaned up too.
 start_watch() { # [port] [name]
   local port=${1:-$WATCH_PORT} name=${2:-watch}
   port_in_use "$port" && die "port $port for cargo lambda watch is in use (set STACK_PORT_BASE)"
@@ -87,6 +88,16 @@ start_watch() { # [port] [name]
     > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   wait_http "$name" "http://127.0.0.1:$port/" 60
+  # Every function's instance started now, while no other cargo holds the target dir's lock:
+  # the watch starts one with `cargo run` on its first request, and behind a running `cargo
+  # test` that request waited for the lock, longer than Cello's stand-in waits for a reward
+  # delivery. An empty stream batch: cello-events does nothing, the others refuse it.
+  local fn
+  for fn in $(python3 "$REPO_ROOT/infra/local/lambda_packages.py"); do
+    curl -s -o /dev/null --max-time 120 -X POST -H 'content-type: application/json' \
+      -d '{"Records":[]}' "http://127.0.0.1:$port/2015-03-31/functions/$fn/invocations" \
+      || die "cargo lambda watch did not start $fn (see $RUN_DIR/$name.log)"
+  done
 }
 
 # Builds each Lambda's debug binary as `cargo lambda watch` runs it (`cargo run --bin <name>`:
