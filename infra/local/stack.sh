@@ -39,7 +39,9 @@ case "${1:-}" in
     # A start that fails half-way stops what it had started, so nothing is left behind.
     started_ok=0
     trap '[ "$started_ok" = 1 ] || stop_all' EXIT
-    start_one dynamodb "$DYNAMODB_PORT" moto_server -H 127.0.0.1 -p "$DYNAMODB_PORT"
+    # moto with its DynamoDB calls one at a time (a refused transaction's rollback could undo
+    # another request's write: infra/local/moto_serialized.py).
+    start_one dynamodb "$DYNAMODB_PORT" python "$REPO_ROOT/infra/local/moto_serialized.py" -H 127.0.0.1 -p "$DYNAMODB_PORT"
     start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
     # localstripe with Checkout Sessions registered on it (infra/local/localstripe_checkout.py).
     start_one stripe "$STRIPE_PORT" python "$REPO_ROOT/infra/local/localstripe_checkout.py" --port "$STRIPE_PORT" --from-scratch
