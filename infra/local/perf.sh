@@ -81,8 +81,6 @@ done
 
 trap 'exit 130' INT TERM
 trap 'bash infra/local/stack.sh stop' EXIT
-bash infra/local/stack.sh start
-stack_env
 
 # What each function is measured with (the first invocation must match the fixture's
 # .expect.json; warm invocations must not fail). A function without a declared event is listed
@@ -95,6 +93,11 @@ for line in "${PERF_LINES[@]}"; do
     continue
   fi
   [ -f "$event" ] || die "no fixture $event to measure $fn with"
+  # A fresh stack for each function: moto copies the whole table for every transaction, so the
+  # items one function's measurement leaves would slow the next one's transactions.
+  bash infra/local/stack.sh stop
+  bash infra/local/stack.sh start
+  stack_env
   log "$fn: $runs cold starts, $warm warm invocations each ($event $flags)"
   # shellcheck disable=SC2086 # the flags are words
   "$CARGO_TARGET_DIR/release/runtime_api" --function "$fn" --binary "$OUT/bin/$fn" \
