@@ -12,9 +12,7 @@ use crate::secrets::{AppSecrets, Secret};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -280,7 +278,7 @@ struct AccessToken {
 
 /// The client. One per container; cheap to share by reference.
 pub struct CelloApi {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::https::HttpsClient,
     settings: CelloApiSettings,
     access_key_id: Secret,
     secret_access_key: Secret,
@@ -311,13 +309,8 @@ impl CelloApi {
         secret_access_key: Secret,
         settings: CelloApiSettings,
     ) -> Self {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
         Self {
-            http: Client::builder(TokioExecutor::new()).build(https),
+            http: Client::builder(TokioExecutor::new()).build(crate::https::connector()),
             settings,
             access_key_id,
             secret_access_key,

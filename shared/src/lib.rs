@@ -16,6 +16,8 @@ pub mod credits;
 pub mod error;
 pub mod field;
 pub mod http;
+#[cfg(any(feature = "stripe", feature = "cello-api"))]
+mod https;
 #[cfg(feature = "identity")]
 pub mod identity;
 pub mod init;

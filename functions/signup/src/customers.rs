@@ -53,9 +53,9 @@ pub use adapter::AsyncStripeCustomers;
 
 mod adapter {
     //! async-stripe's request strategies (idempotency keys, retries) on shared's Stripe client,
-    //! with request forms and answers of our own: the generated `Customer` type would compile in the deserializer of
-    //! every object a customer can embed (subscriptions, sources, tax ids...), about a megabyte
-    //! of the binary for the two fields signup reads.
+    //! with request forms and answers of our own: the generated `Customer` type would compile
+    //! in the deserializer of every object a customer can embed (subscriptions, sources, tax
+    //! ids...), about a megabyte of the binary for the two fields signup reads.
     use super::*;
     use serde::Serialize;
     use shared::stripe::classify;

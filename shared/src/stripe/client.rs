@@ -13,9 +13,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 use stripe_client_core::{
@@ -95,7 +93,7 @@ fn api_error(status: u16, body: &[u8]) -> StripeError {
 
 /// One per container; cheap to share by reference.
 pub struct StripeHttp {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::https::HttpsClient,
     /// Ends with `/`; requests go to `<api_base>v1<path>`.
     api_base: String,
     authorization: HeaderValue,
@@ -130,15 +128,10 @@ impl StripeHttp {
         };
         // As async-stripe's client: no idle connections kept, so a container thawed after a
         // long pause never writes to a connection Stripe has closed (a create is sent once).
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
             http: Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
-                .build(https),
+                .build(crate::https::connector()),
             api_base,
             authorization,
             stripe_version: HeaderValue::from_str(stripe_client_core::VERSION.as_str())
