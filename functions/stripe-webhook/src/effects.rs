@@ -334,7 +334,7 @@ pub fn plan(
     let object = event.object().ok_or(Ignored::NoObject)?;
     let id = object.id.get().ok_or(Ignored::NoObject)?.to_owned();
     let version = version(created, kind, event_id);
-    let text = |t: &crate::event::Text| t.get().map(str::to_owned);
+    let text = |t: &crate::event::Text<'_>| t.get().map(str::to_owned);
 
     use EventType as T;
     if kind == T::CheckoutSessionCompleted {

@@ -2,44 +2,51 @@
 //! the endpoint or account, so fields come and go between versions and an expandable field is
 //! an id in one delivery and an object in another. Every leaf here accepts any JSON: a value of
 //! the expected type is read, anything else (absent, null, another type) reads as `None`.
-//! Unknown fields are skipped without being built, which keeps a 5 KB event cheap to read.
+//! Unknown fields are skipped without being built, and strings are borrowed from the body,
+//! which keeps a 5 KB event cheap to read.
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::value::MapAccessDeserializer};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The envelope every Stripe event shares, with its `data.object`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Event {
-    pub id: Text,
+pub struct Event<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
     #[serde(rename = "type")]
-    pub kind: Text,
+    #[serde(borrow)]
+    pub kind: Text<'a>,
     pub created: Int,
     pub livemode: Flag,
-    pub api_version: Text,
-    pub data: Maybe<EventData>,
+    #[serde(borrow)]
+    pub api_version: Text<'a>,
+    #[serde(borrow)]
+    pub data: Maybe<EventData<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct EventData {
-    pub object: Maybe<Object>,
+pub struct EventData<'a> {
+    #[serde(borrow)]
+    pub object: Maybe<Object<'a>>,
 }
 
-impl Event {
+impl<'a> Event<'a> {
     /// Parses the body. Only text that is not a JSON object at all is refused.
     ///
     /// The body is checked as UTF-8 once, then read as text: from bytes, serde_json validates
     /// every key and string it reads on its own, about a fifth of this parse for a 5 KB event
     /// (measured: benches/verify_parse.rs). JSON is UTF-8, so nothing readable is refused.
-    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, serde_json::Error> {
         let text = std::str::from_utf8(body)
             .map_err(|e| <serde_json::Error as de::Error>::custom(format!("not UTF-8: {e}")))?;
         serde_json::from_str(text)
     }
 
-    pub fn object(&self) -> Option<&Object> {
+    pub fn object(&self) -> Option<&Object<'a>> {
         self.data.get()?.object.get()
     }
 }
@@ -48,55 +55,75 @@ impl Event {
 /// invoice, charge). Each kind fills its own and leaves the others `None`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Object {
-    pub id: Text,
-    pub object: Text,
+pub struct Object<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub object: Text<'a>,
     pub created: Int,
     pub livemode: Flag,
-    pub metadata: Maybe<Metadata>,
+    #[serde(borrow)]
+    pub metadata: Maybe<Metadata<'a>>,
     /// A customer's own `deleted` marker (present on deleted customers).
     pub deleted: Flag,
     /// The customer of a subscription, invoice or charge: an id, or the expanded object.
-    pub customer: IdRef,
-    pub status: Text,
-    pub currency: Text,
+    #[serde(borrow)]
+    pub customer: IdRef<'a>,
+    #[serde(borrow)]
+    pub status: Text<'a>,
+    #[serde(borrow)]
+    pub currency: Text<'a>,
     // Subscription.
     pub cancel_at_period_end: Flag,
     pub canceled_at: Int,
     /// On the subscription before API 2025-03-31; on each item since.
     pub current_period_end: Int,
-    pub items: Maybe<List<SubscriptionItem>>,
+    #[serde(borrow)]
+    pub items: Maybe<List<SubscriptionItem<'a>>>,
     /// The legacy single plan, still sent by older API versions.
-    pub plan: Maybe<Price>,
+    #[serde(borrow)]
+    pub plan: Maybe<Price<'a>>,
     /// When the subscription started.
     pub start_date: Int,
     /// The subscription's discount before API 2025-03-31; since then in `discounts` (below).
-    pub discount: Maybe<Discount>,
+    #[serde(borrow)]
+    pub discount: Maybe<Discount<'a>>,
     // Invoice.
     /// Before API 2025-03-31; since then under `parent.subscription_details`.
-    pub subscription: IdRef,
-    pub parent: Maybe<InvoiceParent>,
+    #[serde(borrow)]
+    pub subscription: IdRef<'a>,
+    #[serde(borrow)]
+    pub parent: Maybe<InvoiceParent<'a>>,
     pub amount_paid: Int,
-    pub billing_reason: Text,
-    pub number: Text,
+    #[serde(borrow)]
+    pub billing_reason: Text<'a>,
+    #[serde(borrow)]
+    pub number: Text<'a>,
     pub status_transitions: Maybe<StatusTransitions>,
-    pub lines: Maybe<List<InvoiceLine>>,
+    #[serde(borrow)]
+    pub lines: Maybe<List<InvoiceLine<'a>>>,
     // Charge.
     pub amount: Int,
     pub amount_refunded: Int,
     pub paid: Flag,
     pub refunded: Flag,
-    pub invoice: IdRef,
-    pub payment_intent: IdRef,
+    #[serde(borrow)]
+    pub invoice: IdRef<'a>,
+    #[serde(borrow)]
+    pub payment_intent: IdRef<'a>,
     /// Listed on charges before API 2022-11-15; absent unless expanded since.
-    pub refunds: Maybe<List<Refund>>,
+    #[serde(borrow)]
+    pub refunds: Maybe<List<Refund<'a>>>,
     // Checkout Session.
-    pub client_reference_id: Text,
-    pub mode: Text,
+    #[serde(borrow)]
+    pub client_reference_id: Text<'a>,
+    #[serde(borrow)]
+    pub mode: Text<'a>,
     /// A Checkout Session's (at most one: `{coupon, promotion_code}`, the coupon an id or the
     /// expanded object) and a subscription's since API 2025-03-31 (ids unless expanded: only
     /// the objects are read). A bare array (not wrapped in `Maybe`, which reads only objects).
-    pub discounts: List<Discount>,
+    #[serde(borrow)]
+    pub discounts: List<Discount<'a>>,
     pub total_details: Maybe<TotalDetails>,
 }
 
@@ -109,17 +136,22 @@ pub struct TotalDetails {
 /// The metadata keys Cello's signup tracking puts on the customer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Metadata {
-    pub new_user_id: Text,
-    pub cello_ucc: Text,
-    pub new_user_organization_id: Text,
+pub struct Metadata<'a> {
+    #[serde(borrow)]
+    pub new_user_id: Text<'a>,
+    #[serde(borrow)]
+    pub cello_ucc: Text<'a>,
+    #[serde(borrow)]
+    pub new_user_organization_id: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SubscriptionItem {
-    pub price: Maybe<Price>,
-    pub plan: Maybe<Price>,
+pub struct SubscriptionItem<'a> {
+    #[serde(borrow)]
+    pub price: Maybe<Price<'a>>,
+    #[serde(borrow)]
+    pub plan: Maybe<Price<'a>>,
     pub current_period_end: Int,
 }
 
@@ -127,49 +159,62 @@ pub struct SubscriptionItem {
 /// Checkout Session's `{coupon, promotion_code}`) and when it began to apply.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Discount {
-    pub coupon: IdRef,
-    pub promotion_code: IdRef,
-    pub source: Maybe<DiscountSource>,
+pub struct Discount<'a> {
+    #[serde(borrow)]
+    pub coupon: IdRef<'a>,
+    #[serde(borrow)]
+    pub promotion_code: IdRef<'a>,
+    #[serde(borrow)]
+    pub source: Maybe<DiscountSource<'a>>,
     pub start: Int,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct DiscountSource {
-    pub coupon: IdRef,
+pub struct DiscountSource<'a> {
+    #[serde(borrow)]
+    pub coupon: IdRef<'a>,
 }
 
 /// A price, or a legacy plan (which has `interval` at its top level instead of `recurring`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Price {
-    pub id: Text,
-    pub product: IdRef,
-    pub nickname: Text,
-    pub lookup_key: Text,
-    pub recurring: Maybe<Recurring>,
-    pub interval: Text,
+pub struct Price<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub product: IdRef<'a>,
+    #[serde(borrow)]
+    pub nickname: Text<'a>,
+    #[serde(borrow)]
+    pub lookup_key: Text<'a>,
+    #[serde(borrow)]
+    pub recurring: Maybe<Recurring<'a>>,
+    #[serde(borrow)]
+    pub interval: Text<'a>,
     pub interval_count: Int,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Recurring {
-    pub interval: Text,
+pub struct Recurring<'a> {
+    #[serde(borrow)]
+    pub interval: Text<'a>,
     pub interval_count: Int,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct InvoiceParent {
-    pub subscription_details: Maybe<SubscriptionDetails>,
+pub struct InvoiceParent<'a> {
+    #[serde(borrow)]
+    pub subscription_details: Maybe<SubscriptionDetails<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SubscriptionDetails {
-    pub subscription: IdRef,
+pub struct SubscriptionDetails<'a> {
+    #[serde(borrow)]
+    pub subscription: IdRef<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,34 +225,43 @@ pub struct StatusTransitions {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct InvoiceLine {
-    pub price: Maybe<Price>,
-    pub plan: Maybe<Price>,
+pub struct InvoiceLine<'a> {
+    #[serde(borrow)]
+    pub price: Maybe<Price<'a>>,
+    #[serde(borrow)]
+    pub plan: Maybe<Price<'a>>,
     /// API 2025-03-31 and later: the price is referenced from `pricing.price_details`.
-    pub pricing: Maybe<LinePricing>,
+    #[serde(borrow)]
+    pub pricing: Maybe<LinePricing<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct LinePricing {
-    pub price_details: Maybe<PriceDetails>,
+pub struct LinePricing<'a> {
+    #[serde(borrow)]
+    pub price_details: Maybe<PriceDetails<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct PriceDetails {
-    pub price: IdRef,
-    pub product: IdRef,
+pub struct PriceDetails<'a> {
+    #[serde(borrow)]
+    pub price: IdRef<'a>,
+    #[serde(borrow)]
+    pub product: IdRef<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Refund {
-    pub id: Text,
+pub struct Refund<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
     pub amount: Int,
-    pub currency: Text,
+    #[serde(borrow)]
+    pub currency: Text<'a>,
     pub created: Int,
-    pub status: Text,
+    #[serde(borrow)]
+    pub status: Text<'a>,
 }
 
 /// A Stripe list object (`{"object": "list", "data": [...]}`); a bare array is read too.
@@ -228,9 +282,9 @@ impl<T> List<T> {
 
 // ---- lenient leaves ---------------------------------------------------------------------
 
-/// A string, or `None` for anything else.
+/// A string, or `None` for anything else. Borrowed from the body unless it holds escapes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Text(pub Option<String>);
+pub struct Text<'a>(pub Option<Cow<'a, str>>);
 
 /// An integer (Stripe's amounts and timestamps), or `None` for anything else.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +296,7 @@ pub struct Flag(pub Option<bool>);
 
 /// An expandable reference: the id string, or the id of the expanded object.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct IdRef(pub Option<String>);
+pub struct IdRef<'a>(pub Option<Cow<'a, str>>);
 
 /// A nested object, or `None` when the value is not an object.
 #[derive(Debug)]
@@ -254,12 +308,12 @@ impl<T> Default for Maybe<T> {
     }
 }
 
-impl Text {
+impl Text<'_> {
     pub fn get(&self) -> Option<&str> {
         self.0.as_deref().filter(|s| !s.is_empty())
     }
 }
-impl IdRef {
+impl IdRef<'_> {
     pub fn get(&self) -> Option<&str> {
         self.0.as_deref().filter(|s| !s.is_empty())
     }
@@ -291,7 +345,7 @@ fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
 }
 
 /// What a leaf makes of each JSON kind; every kind it does not name reads as `None`.
-trait LenientTarget: Sized {
+trait LenientTarget<'de>: Sized {
     fn from_bool(_: bool) -> Option<Self> {
         None
     }
@@ -301,41 +355,51 @@ trait LenientTarget: Sized {
     fn from_str(_: &str) -> Option<Self> {
         None
     }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+    /// A string that lives as long as the body (one without escapes): kept without a copy.
+    fn from_borrowed_str(v: &'de str) -> Option<Self> {
+        Self::from_str(v)
+    }
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
         skip_map(map).map(|_| None)
     }
 }
 
-impl LenientTarget for bool {
+impl LenientTarget<'_> for bool {
     fn from_bool(v: bool) -> Option<Self> {
         Some(v)
     }
 }
 
-impl LenientTarget for i64 {
+impl LenientTarget<'_> for i64 {
     fn from_i64(v: i64) -> Option<Self> {
         Some(v)
     }
 }
 
-impl LenientTarget for String {
+impl<'de> LenientTarget<'de> for Cow<'de, str> {
     fn from_str(v: &str) -> Option<Self> {
-        Some(v.to_owned())
+        Some(Cow::Owned(v.to_owned()))
+    }
+    fn from_borrowed_str(v: &'de str) -> Option<Self> {
+        Some(Cow::Borrowed(v))
     }
 }
 
 /// An expandable reference: the id itself, or the `id` of the expanded object.
-struct ExpandedId(String);
+struct ExpandedId<'de>(Cow<'de, str>);
 
-impl LenientTarget for ExpandedId {
+impl<'de> LenientTarget<'de> for ExpandedId<'de> {
     fn from_str(v: &str) -> Option<Self> {
-        Some(ExpandedId(v.to_owned()))
+        Some(ExpandedId(Cow::Owned(v.to_owned())))
     }
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+    fn from_borrowed_str(v: &'de str) -> Option<Self> {
+        Some(ExpandedId(Cow::Borrowed(v)))
+    }
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         let mut id = None;
         while let Some(key) = map.next_key::<Key>()? {
             if key.0 && id.is_none() {
-                id = map.next_value::<Text>()?.0;
+                id = map.next_value::<Text<'de>>()?.0;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -346,7 +410,7 @@ impl LenientTarget for ExpandedId {
 
 struct LenientVisitor<T>(std::marker::PhantomData<T>);
 
-impl<'de, T: LenientTarget> Visitor<'de> for LenientVisitor<T> {
+impl<'de, T: LenientTarget<'de>> Visitor<'de> for LenientVisitor<T> {
     type Value = Option<T>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
@@ -366,6 +430,9 @@ impl<'de, T: LenientTarget> Visitor<'de> for LenientVisitor<T> {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(T::from_str(v))
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(T::from_borrowed_str(v))
+    }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
@@ -377,13 +444,13 @@ impl<'de, T: LenientTarget> Visitor<'de> for LenientVisitor<T> {
     }
 }
 
-fn lenient<'de, T: LenientTarget, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+fn lenient<'de, T: LenientTarget<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
     d.deserialize_any(LenientVisitor::<T>(std::marker::PhantomData))
 }
 
-impl<'de> Deserialize<'de> for Text {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient::<String, D>(d).map(Text)
+        lenient::<Cow<'de, str>, D>(d).map(Text)
     }
 }
 
@@ -399,7 +466,7 @@ impl<'de> Deserialize<'de> for Flag {
     }
 }
 
-impl<'de> Deserialize<'de> for IdRef {
+impl<'de: 'a, 'a> Deserialize<'de> for IdRef<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         lenient::<ExpandedId, D>(d).map(|id| IdRef(id.map(|e| e.0)))
     }
