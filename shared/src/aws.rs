@@ -9,16 +9,17 @@
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region;
 use std::time::Duration;
 
 /// Short timeouts: a Lambda behind API Gateway has 29 s in all, and a dependency that hangs
 /// should become a quick 503 the caller can retry, not a gateway timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(1_000))
+        .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(Duration::from_millis(2_000))
         .operation_timeout(Duration::from_millis(5_000))
         .build()
@@ -33,6 +34,7 @@ pub async fn sdk_config() -> SdkConfig {
         Some(config) => config,
         None => {
             aws_config::defaults(BehaviorVersion::latest())
+                .http_client(https_client())
                 .timeout_config(timeouts())
                 .retry_config(retries())
                 .load()
@@ -63,72 +65,21 @@ fn from_environment(var: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         // One HTTP client (one connection pool, one TLS configuration) for every SDK client,
         // instead of one each.
-        .http_client(https_client(&var));
+        .http_client(https_client());
     if let Some(url) = var("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }
     Some(builder.build())
 }
 
-fn https_client(var: &impl Fn(&str) -> Option<String>) -> SharedHttpClient {
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(tls_context(var))
-        .build_https();
+/// shared's HTTPS stack (`sdk_http.rs`), timed when the perf harness asks.
+fn https_client() -> SharedHttpClient {
+    let client = crate::sdk_http::client(CONNECT_TIMEOUT);
     #[cfg(feature = "perf-timing")]
     if crate::timing::enabled() {
         return crate::timing::sdk::timed(client);
     }
     client
-}
-
-/// The system's CA bundle, by where each distribution keeps it: Lambda's Amazon Linux 2023
-/// first (`/etc/pki/tls/certs/ca-bundle.crt` links to it there), then Debian and Ubuntu, Alpine.
-const CA_BUNDLES: [&str; 4] = [
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/ssl/cert.pem",
-];
-
-/// The roots the SDK's HTTPS client trusts: the system's CA bundle, one file, read once.
-///
-/// The SDK's default (rustls-native-certs) reads that bundle *and* every file of the CA
-/// directories it finds (`/etc/ssl/certs`: one file per root on Debian; on Amazon Linux the
-/// directory holds the bundle again beside OpenSSL's trust bundle), then parses the lot: about
-/// 4 ms of every cold start here. The same roots from the one file cost a fraction of that.
-/// `SSL_CERT_FILE` still names another bundle; a bundle with a section that would not parse as
-/// a certificate, or no bundle at all, falls back to the SDK's default store, as before.
-fn tls_context(var: &impl Fn(&str) -> Option<String>) -> TlsContext {
-    let file = var("SSL_CERT_FILE");
-    let candidates = file.iter().map(String::as_str).chain(CA_BUNDLES);
-    candidates
-        .filter_map(|path| std::fs::read(path).ok())
-        .find_map(|pem| trusted_bundle(&pem).then_some(pem))
-        .and_then(|pem| {
-            TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
-                .build()
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether every certificate of `pem` is one rustls accepts as a trust anchor (the SDK panics
-/// on one that is not), and there is at least one.
-fn trusted_bundle(pem: &[u8]) -> bool {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        match cert {
-            Ok(der) if webpki::anchor_from_trusted_cert(&der).is_ok() => count += 1,
-            _ => return false,
-        }
-    }
-    count > 0
 }
 
 /// `AWS_ENDPOINT_URL_<SERVICE>`: the per-service override aws-config's loader would have read
@@ -160,28 +111,6 @@ pub fn secrets_manager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bundle_is_trusted_only_when_every_section_is_a_certificate() {
-        let system = CA_BUNDLES
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .expect("this machine has a CA bundle");
-        assert!(trusted_bundle(&system));
-        let one_cert_end = system
-            .windows(25)
-            .position(|w| w == b"-----END CERTIFICATE-----")
-            .expect("PEM")
-            + 25;
-        assert!(trusted_bundle(&system[..one_cert_end]));
-        let mut broken = system[..one_cert_end].to_vec();
-        broken.extend_from_slice(
-            b"\n-----BEGIN CERTIFICATE-----\nMIIBnotacertificate\n-----END CERTIFICATE-----\n",
-        );
-        assert!(!trusted_bundle(&broken));
-        assert!(!trusted_bundle(b""));
-        assert!(!trusted_bundle(b"not PEM at all"));
-    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: std::collections::HashMap<String, String> = pairs

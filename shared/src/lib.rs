@@ -16,12 +16,12 @@ pub mod credits;
 pub mod error;
 pub mod field;
 pub mod http;
-#[cfg(any(feature = "stripe", feature = "cello-api"))]
 mod https;
 #[cfg(feature = "identity")]
 pub mod identity;
 pub mod init;
 pub mod lambda;
+mod sdk_http;
 pub mod secrets;
 #[cfg(feature = "stripe")]
 pub mod stripe;

@@ -112,7 +112,12 @@ impl<S: SecretSource, B: BillingStore, C: Clock> Webhook<S, B, C> {
         self.process(&event, id, kind).instrument(span).await
     }
 
-    async fn process(&self, event: &Event<'_>, id: &str, kind: &str) -> Result<Receipt, WebhookError> {
+    async fn process(
+        &self,
+        event: &Event<'_>,
+        id: &str,
+        kind: &str,
+    ) -> Result<Receipt, WebhookError> {
         let livemode = event.livemode.get();
         if livemode != Some(self.mode.is_live()) {
             tracing::warn!(
