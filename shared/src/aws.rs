@@ -13,10 +13,11 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region;
 use std::time::Duration;
 
-/// Short timeouts: a Lambda behind API Gateway has 29 s in all, and a dependency that hangs
-/// should become a quick 503 the caller can retry, not a gateway timeout.
+/// Also the connect timeout of the SDK's HTTP client (`sdk_http.rs`), which sets it itself.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
 
+/// Short timeouts: a Lambda behind API Gateway has 29 s in all, and a dependency that hangs
+/// should become a quick 503 the caller can retry, not a gateway timeout.
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)

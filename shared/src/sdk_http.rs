@@ -70,15 +70,7 @@ impl HttpConnector for Hyper {
 fn connector_error(err: hyper_util::client::legacy::Error) -> ConnectorError {
     use std::error::Error as _;
     let hyper = err.source().and_then(|s| s.downcast_ref::<hyper::Error>());
-    let io = {
-        let mut next = err.source();
-        let mut found = false;
-        while let Some(e) = next {
-            found |= e.is::<std::io::Error>();
-            next = e.source();
-        }
-        found
-    };
+    let io = std::iter::successors(err.source(), |&e| e.source()).any(|e| e.is::<std::io::Error>());
     if hyper.is_some_and(|h| h.is_timeout()) {
         ConnectorError::timeout(err.into())
     } else if hyper.is_some_and(|h| h.is_user()) {
