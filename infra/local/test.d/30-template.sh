@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stage: offline
 # The SAM template, offline: cfn-lint (errors and warnings fail), the checker's own tests (it
 # must catch a route losing its authorizer, a wildcard action, an env var the code doesn't
 # read...), then the checker on the real template against the real code.

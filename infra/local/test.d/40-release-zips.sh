@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stage: offline
 # The arm64 release build a deployment ships (what `sam build` runs per function), once per
 # test run: one zip per Lambda package under functions/ (not the commands), each checked to hold a single aarch64
 # `bootstrap`, with a size table printed and written to $CARGO_TARGET_DIR/lambda/sizes.txt.

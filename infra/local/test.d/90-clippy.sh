@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stage: offline
 # Lints every target with warnings as errors.
 set -euo pipefail
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -534,9 +534,8 @@ async fn a_signup_with_a_code_is_reported_as_new_signup_once() {
     };
     assert_eq!(signup().await, 201);
     let event = the_one_event(&sub, "new-signup").await;
-    // A repeated signup changes nothing Cello sees. (After the report: moto rolls a refused
-    // transaction back by restoring a copy of the whole table, which can undo a write made
-    // meanwhile, such as this report's `sent`; DynamoDB itself has no such effect.)
+    // A repeated signup changes nothing Cello sees, and its refused transaction leaves the
+    // report's `sent` as it was.
     assert_eq!(signup().await, 200);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(received(&sub, "new-signup").await.len(), 1);
