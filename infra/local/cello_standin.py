@@ -34,7 +34,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONTROLS = """
-GET    /_standin/events                      {"events": [{"receivedAt", "body"}]}
+GET    /_standin/events                      {"events": [{"receivedAt", "body", "tokenSerial"}]}
+                                              (tokenSerial: which exchange issued the token it came with)
 GET    /_standin/calls                       {"calls": [{"method", "path", "status"}]}
 POST   /_standin/reset                       clears events, calls, faults, tokens, runtime seeds
 POST   /_standin/faults                      {"path", "status"?, "retryAfter"?, "hang"?, "hangSeconds"?,
@@ -149,11 +150,14 @@ class State:
             self.events, self.calls, self.faults = [], [], []
             self.depersonalized = []
             self.access, self.refresh = {}, {}
+            self.token_serial, self.exchanges = {}, 0
 
     def issue_tokens(self):
         access, refresh = "cat_" + secrets.token_urlsafe(24), "crt_" + secrets.token_urlsafe(24)
         now = time.time()
         self.access[access] = now + self.token_ttl
+        self.exchanges += 1
+        self.token_serial[access] = self.exchanges
         self.refresh[refresh] = now + 432000
         return {
             "accessToken": access,
@@ -359,8 +363,10 @@ def make_handler(state):
             if path == "/events":
                 body = self.body()
                 validate_event(body)
+                token = self.headers.get("Authorization", "")[7:]
                 with state.lock:
-                    state.events.append({"receivedAt": time.time(), "body": body})
+                    serial = state.token_serial.get(token)
+                    state.events.append({"receivedAt": time.time(), "body": body, "tokenSerial": serial})
                 return self.answer(200, {"success": True})
             if parts[0] == "referral-codes":
                 with state.lock:

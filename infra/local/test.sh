@@ -2,7 +2,8 @@
 # The README's test command: installs what is missing, starts the test stack on its own ports,
 # runs every test (formatting, unit and integration tests, then each stage in test.d/), and
 # stops what it started, whatever happens. Stages that need no stack (marked `# stage: offline`)
-# run one after another in the background, beside the tests, which mostly wait on the stand-ins.
+# and stages with a stack of their own (`# stage: own-stack`) run in the background, beside the
+# tests and the stages on the main stack, which mostly wait on the stand-ins.
 export STACK_PROFILE=test
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
@@ -32,43 +33,57 @@ cargo fmt --all -- --check || die "cargo fmt would change files: run cargo fmt -
 log "building every function"
 cargo build --workspace --bins --quiet
 build_watched_functions
-step_done "formatting check, building every function"
+# The tests built now, so no build holds the target dir's lock while watches start functions.
+cargo test --workspace --no-run --quiet
+step_done "formatting check, building every function and test"
 
-# The offline stages (template checks, the arm64 release zips, clippy), niced so that the tests
-# beside them keep their speed; their output is printed when they are done.
-online=() offline=()
+# In the background: the offline stages (template checks, the arm64 release zips, clippy), niced
+# so that the tests keep their speed, and the own-stack ones (the HTTP contract); their output
+# is printed when they are done.
+online=() offline=() own_stack=()
 for stage in infra/local/test.d/*.sh; do
   [ -e "$stage" ] || continue
-  if grep -q '^# stage: offline' "$stage"; then offline+=("$stage"); else online+=("$stage"); fi
+  case "$(grep -m1 '^# stage: ' "$stage")" in
+    "# stage: offline") offline+=("$stage") ;;
+    "# stage: own-stack") own_stack+=("$stage") ;;
+    *) online+=("$stage") ;;
+  esac
 done
-offline_log="$RUN_DIR/offline-stages.log" offline_timings="$RUN_DIR/offline-stages.timings"
-export offline_timings
-mkdir -p "$RUN_DIR" && : >"$offline_timings"
-run_offline() {
+export stage_timings="$RUN_DIR/background-stages.timings"
+mkdir -p "$RUN_DIR" && : >"$stage_timings"
+run_stages() {
   local stage name started
   for stage in "$@"; do
     name=$(basename "$stage" .sh) started=$SECONDS
     echo "== stage $name"
     bash "$stage" || { echo "stage $name failed"; return 1; }
-    printf '%5d s           stage %s (beside the others)\n' $((SECONDS - started)) "$name" >>"$offline_timings"
+    printf '%5d s           stage %s (beside the others)\n' $((SECONDS - started)) "$name" >>"$stage_timings"
   done
 }
+background_pids=() background_logs=()
+in_background() { # log, nice level, stages...
+  local log=$1 niceness=$2; shift 2
+  [ $# -gt 0 ] || return 0
+  nice -n "$niceness" bash -c "$(declare -f run_stages); run_stages $(printf '%q ' "$@")" >"$log" 2>&1 &
+  background_pids+=($!) background_logs+=("$log")
+  log "in the background: ${*##*/} (output in $log)"
+}
 kill_tree() { local child; for child in $(pgrep -P "$1"); do kill_tree "$child"; done; kill "$1" 2>/dev/null || true; }
-nice -n 10 bash -c "$(declare -f run_offline); run_offline $(printf '%q ' "${offline[@]}")" >"$offline_log" 2>&1 &
-offline_pid=$!
-log "beside the tests: ${offline[*]##*/} (output in $offline_log)"
+kill_background() { local pid; for pid in "${background_pids[@]}"; do kill_tree "$pid"; done; }
+in_background "$RUN_DIR/offline-stages.log" 10 "${offline[@]}"
+in_background "$RUN_DIR/own-stack-stages.log" 0 "${own_stack[@]}"
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
-trap 'kill_tree $offline_pid; stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
+trap 'kill_background; stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
 start_watch
 # cello-events fed from the table's stream, as its event source mapping does in AWS.
 start_feeder
 
 log "unit and integration tests"
 cargo test --workspace --no-fail-fast
-step_done "unit and integration tests (with their build)"
+step_done "unit and integration tests"
 
-# The stages on the stack (event replays, doctor, contract, browser test), in name order: later
+# The stages on the stack (event replays, doctor, browser test), in name order: later
 # ones read what earlier ones stored. Each is a script that exits non-zero on failure and runs
 # with the test stack's environment.
 for stage in "${online[@]}"; do
@@ -77,12 +92,14 @@ for stage in "${online[@]}"; do
   step_done "stage $(basename "$stage" .sh)"
 done
 
-log "waiting for the stages beside the tests"
-offline_status=0
-wait "$offline_pid" || offline_status=$?
-cat "$offline_log" >&2
-[ "$offline_status" -eq 0 ] || die "$(tail -n 1 "$offline_log")"
-step_done "waiting for the stages beside the tests"
+log "waiting for the stages in the background"
+for i in "${!background_pids[@]}"; do
+  status=0
+  wait "${background_pids[$i]}" || status=$?
+  cat "${background_logs[$i]}" >&2
+  [ "$status" -eq 0 ] || die "$(tail -n 1 "${background_logs[$i]}")"
+done
+step_done "waiting for the stages in the background"
 log "all tests passed; wall-clock and CPU seconds per step (CPU: the whole machine's meanwhile):"
 printf '%s\n' "${timings[@]}" >&2
-cat "$offline_timings" >&2
+cat "$stage_timings" >&2

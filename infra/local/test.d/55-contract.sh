@@ -9,10 +9,16 @@
 #      examples per phase and route (CONTRACT_MAX_EXAMPLES, default 100: about a thousand
 #      cases in 20 s); CONTRACT_MAX_SECONDS=N instead keeps generating for N s per route (a
 #      deeper search, for a change to the contract or to input handling).
-# Runs inside test.sh, with the test stack's environment exported.
+# stage: own-stack
+# On a test stack of its own (port base +20, fresh tables), so it runs beside the stages on the
+# main one without either seeing the other's data, and starts from the same state every run.
+export STACK_PROFILE=test STACK_PORT_BASE=$((${STACK_PORT_BASE:-4530} + 20))
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 cd "$REPO_ROOT"
+trap 'stop_watch; bash infra/local/stack.sh stop' EXIT
+bash infra/local/stack.sh start || die "the contract's own test stack did not start"
 stack_env
+start_watch
 CONTRACT_DIR="$REPO_ROOT/infra/contract"
 CONTRACT_VENV="$LOCAL_DIR/venv-contract"
 
