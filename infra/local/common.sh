@@ -60,6 +60,8 @@ stack_env() {
   export CHECKOUT_CANCEL_URL="http://127.0.0.1:$FRONTEND_PORT/?checkout=cancel"
   # cello-events' dead-letter queue in moto (bootstrap.py creates it, stream_feeder.py fills it).
   export CELLO_EVENTS_DLQ_NAME=cello-events-dead-letter-local
+  # The stream feeder's count of polls that found nothing new: the tests' "settled" signal.
+  export LOCAL_STREAM_FEEDER_IDLE="$RUN_DIR/stream-feeder.idle"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -11,7 +11,10 @@
 - sends what it gives up on to the SQS queue standing in for the mapping's on-failure
   destination, in the shape AWS uses (DDBStreamBatchInfo), plus the records' keys (local only).
 
-Runs until stopped. One log line per invocation on stdout.
+Runs until stopped. One log line per invocation on stdout. After each poll that found nothing
+new it writes how many such polls there have been to --idle-file (LOCAL_STREAM_FEEDER_IDLE): a
+test that sees that count go up twice knows that every record written before it looked has been
+delivered and its invocation has returned.
 Usage: stream_feeder.py [--function cello-events] [--batch-size 10] [--max-retries 2]
 """
 
@@ -99,10 +102,11 @@ class Feeder:
                 )["ShardIterator"]
             iterator = self.iterators[sid]
             if self.empty.get(sid, 0) >= 10 and sid in self.last:
-                # moto rolls a refused transaction back by putting a deep copy of the whole
-                # table in place (moto/dynamodb/models/__init__.py, transact_write_items), stream
-                # shard included: an iterator made before then reads the old shard, which never
-                # grows again. A fresh iterator after the last record read finds the new one.
+                # Plain moto rolls a refused transaction back by putting a deep copy of the
+                # whole table in place (moto/dynamodb/models/__init__.py, transact_write_items),
+                # stream shard included: an iterator made before then reads the old shard, which
+                # never grows again. A fresh iterator after the last record read finds the new
+                # one. (moto_serialized.py restores items instead; this keeps plain moto fed.)
                 iterator = self.streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
                     SequenceNumber=self.last[sid],
@@ -231,6 +235,7 @@ def main() -> int:
     ap.add_argument("--max-retries", type=int, default=int(os.environ.get("LOCAL_STREAM_MAX_RETRIES", "2")))
     ap.add_argument("--retry-delay", type=float, default=0.5)
     ap.add_argument("--poll", type=float, default=0.2)
+    ap.add_argument("--idle-file", default=os.environ.get("LOCAL_STREAM_FEEDER_IDLE"))
     ap.add_argument("--invoke-timeout", type=float, default=600.0, help="the first invoke may build the function")
     ap.add_argument("--wait-for-watch", type=float, default=900.0)
     ap.add_argument("--queue", default=os.environ.get("CELLO_EVENTS_DLQ_NAME", "cello-events-dead-letter-local"))
@@ -252,7 +257,7 @@ def main() -> int:
         log(f"cargo lambda watch did not answer at {watch} within {args.wait_for_watch:.0f}s")
         return 1
     log(f"feeding {args.function} from {feeder.stream_arn} (batch {args.batch_size}, {args.max_retries} retries, failures to {args.queue})")
-    beat = time.time()
+    beat, idle_polls = time.time(), 0
     while True:
         if time.time() - beat > 60:
             beat = time.time()
@@ -263,6 +268,11 @@ def main() -> int:
             log(f"poll failed: {e!r}")
             busy = False
         if not busy:
+            idle_polls += 1
+            if args.idle_file:
+                with open(args.idle_file + ".tmp", "w") as f:
+                    f.write(str(idle_polls))
+                os.replace(args.idle_file + ".tmp", args.idle_file)
             time.sleep(args.poll)
 
 

@@ -214,13 +214,31 @@ where
     }
 }
 
-/// Waits for one accepted event, then long enough for a duplicate to show up too.
+/// Waits until the stream feeder has finished a poll, begun after this call, that found nothing
+/// new: every record written before has been delivered and its invocation has returned, so an
+/// event sent twice would be at Cello's stand-in by now (infra/local/stream_feeder.py).
+async fn stream_settled() {
+    let path = stack_var("LOCAL_STREAM_FEEDER_IDLE");
+    let idle_polls = || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = idle_polls();
+    eventually("an idle poll of the stream feeder", FIRST_WAIT, || async {
+        idle_polls() >= before + 2
+    })
+    .await;
+}
+
+/// Waits for one accepted event, then until anything sent twice would have arrived too.
 async fn the_one_event(user: &str, trigger: &str) -> Value {
     eventually(&format!("{trigger} for {user}"), FIRST_WAIT, || async {
         !received(user, trigger).await.is_empty()
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    stream_settled().await;
     let events = received(user, trigger).await;
     assert_eq!(events.len(), 1, "{events:#?}");
     events[0].clone()
@@ -316,7 +334,7 @@ async fn a_referred_paid_invoice_is_reported_once_through_the_stream() {
     ])
     .await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    stream_settled().await;
     assert_eq!(received(&c.user, "invoice-paid").await.len(), 1);
 }
 
@@ -537,7 +555,7 @@ async fn a_signup_with_a_code_is_reported_as_new_signup_once() {
     // A repeated signup changes nothing Cello sees, and its refused transaction leaves the
     // report's `sent` as it was.
     assert_eq!(signup().await, 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    stream_settled().await;
     assert_eq!(received(&sub, "new-signup").await.len(), 1);
     assert_eq!(event["payload"]["ucc"], "pNRB1aYqArN");
     assert_eq!(event["context"]["newUser"]["email"], email.as_str());
