@@ -93,12 +93,16 @@ start_watch() { # [port] [name]
   # Every function's instance started now, while no other cargo holds the target dir's lock:
   # the watch starts one with `cargo run` on its first request, and behind a running `cargo
   # test` that request waited for the lock, longer than Cello's stand-in waits for a reward
-  # delivery. An empty stream batch: cello-events does nothing, the others refuse it.
-  local fn
+  # delivery. An empty stream batch: cello-events does nothing, the others refuse it. All at
+  # once: each start is mostly cargo's freshness check and the process start.
+  local fn pids=() fns=() i
   for fn in $(python3 "$REPO_ROOT/infra/local/lambda_packages.py"); do
     curl -s -o /dev/null --max-time 120 -X POST -H 'content-type: application/json' \
-      -d '{"Records":[]}' "http://127.0.0.1:$port/2015-03-31/functions/$fn/invocations" \
-      || die "cargo lambda watch did not start $fn (see $RUN_DIR/$name.log)"
+      -d '{"Records":[]}' "http://127.0.0.1:$port/2015-03-31/functions/$fn/invocations" &
+    pids+=($!) fns+=("$fn")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || die "cargo lambda watch did not start ${fns[$i]} (see $RUN_DIR/$name.log)"
   done
 }
 

@@ -10,7 +10,7 @@ stack_env
 
 start_one() { # name port command...
   local name=$1 port=$2; shift 2
-  if [ -f "$RUN_DIR/$name.pid" ] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+  if [ -f "$RUN_DIR/$name.pid" ] && running "$(cat "$RUN_DIR/$name.pid")"; then
     log "$name already running (pid $(cat "$RUN_DIR/$name.pid"))"; return 0
   fi
   port_in_use "$port" && die "port $port for $name is already in use by another program (set STACK_PORT_BASE to move the $STACK_PROFILE stack)"
@@ -19,19 +19,31 @@ start_one() { # name port command...
   echo $! > "$RUN_DIR/$name.pid"
 }
 
-stop_one() {
-  local name=$1 pid
-  [ -f "$RUN_DIR/$name.pid" ] || return 0
-  pid=$(cat "$RUN_DIR/$name.pid")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$RUN_DIR/$name.pid"
+# Whether a process is running: an exited one that its parent has not reaped yet (a zombie;
+# on some VMs PID 1 takes over a second) has closed its sockets and counts as stopped.
+running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 
-stop_all() { for name in cello stripe secretsmanager dynamodb; do stop_one "$name"; done; }
+# Asks every stand-in to stop at once, waits up to 5 s for them, then kills what is left.
+stop_all() {
+  local name pids=() pid
+  for name in cello stripe secretsmanager dynamodb; do
+    [ -f "$RUN_DIR/$name.pid" ] || continue
+    pid=$(cat "$RUN_DIR/$name.pid")
+    rm -f "$RUN_DIR/$name.pid"
+    running "$pid" || continue
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+}
 
 case "${1:-}" in
   start)
@@ -61,7 +73,7 @@ case "${1:-}" in
     ;;
   status)
     for name in dynamodb secretsmanager stripe cello; do
-      if [ -f "$RUN_DIR/$name.pid" ] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+      if [ -f "$RUN_DIR/$name.pid" ] && running "$(cat "$RUN_DIR/$name.pid")"; then
         echo "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
       else echo "$name: stopped"; fi
     done
