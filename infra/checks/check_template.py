@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
+import json
 import logging
 import os
 import re
@@ -223,7 +225,13 @@ STREAM_READ_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamo
 
 
 def sdk_actions(sources: list[str]) -> set[str]:
-    return {action for src in sources for pat, action in SDK_CALLS.items() if re.search(pat, src)}
+    return set().union(*map(actions_in, sources))
+
+
+# Memoised: the checker's tests run every check some seventy times over the same sources.
+@functools.lru_cache(maxsize=None)
+def actions_in(src: str) -> frozenset[str]:
+    return frozenset(action for pat, action in SDK_CALLS.items() if re.search(pat, src))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -378,12 +386,19 @@ def check_translated_routes(translated: dict) -> list[str]:
 
 def translate(t: dict) -> dict:
     """SAM's own transform, offline: what CloudFormation would deploy."""
+    # Memoised on the template's content: most of the checker's tests change only the code.
+    return copy.deepcopy(translate_text(json.dumps(t, sort_keys=True, default=str)))
+
+
+@functools.lru_cache(maxsize=None)
+def translate_text(template_json: str) -> dict:
     from samtranslator.translator.transform import transform
+
+    t = json.loads(template_json)
 
     # The translator warns about its own usage metrics, which nothing here publishes.
     logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    t = copy.deepcopy(t)
     for fn in resources(t, "AWS::Serverless::Function").values():
         # `sam package` replaces local code paths with S3 locations before the transform runs.
         fn["Properties"]["CodeUri"] = "s3://offline-check/code.zip"

@@ -130,6 +130,8 @@ stop_watch() { # [name]
 start_feeder() { # [name]
   local name=${1:-stream-feeder}
   mkdir -p "$RUN_DIR"
+  # A count left by an earlier run's feeder would make a test wait for this one to pass it.
+  rm -f "${LOCAL_STREAM_FEEDER_IDLE:-}"
   setsid "$VENV/bin/python" "$REPO_ROOT/infra/local/stream_feeder.py" \
     > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"

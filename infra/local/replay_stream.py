@@ -115,6 +115,29 @@ class Stack:
         ]
 
 
+def stream_settled(limit: float = 60.0) -> None:
+    """Waits until the stream feeder has finished a poll, begun after this call, that found
+    nothing new (it counts those in LOCAL_STREAM_FEEDER_IDLE; infra/local/stream_feeder.py):
+    every record written before has been delivered and its invocation has returned. Without a
+    feeder, a fixed 1.5 s."""
+    path = os.environ.get("LOCAL_STREAM_FEEDER_IDLE")
+
+    def idle_polls() -> int:
+        try:
+            return int(Path(path).read_text().strip())
+        except (OSError, ValueError):
+            return 0
+
+    if not path or not Path(path).exists():
+        time.sleep(1.5)
+        return
+    before, deadline = idle_polls(), time.time() + limit
+    while idle_polls() < before + 2:
+        if time.time() > deadline:
+            raise SystemExit(f"the stream feeder did not go idle within {limit:.0f}s")
+        time.sleep(0.05)
+
+
 def replay(stack: Stack, case: Path, run: str) -> list[str]:
     expect_path = case.with_name(case.name[: -len(".json")] + ".expect.json")
     if not expect_path.exists():
@@ -135,7 +158,7 @@ def replay(stack: Stack, case: Path, run: str) -> list[str]:
         while len(got) < len(want) and time.time() < deadline:
             time.sleep(0.3)
             got = stack.cello_events(cello["newUserId"], cello.get("trigger"))
-        time.sleep(1.5)  # anything sent twice arrives now
+        stream_settled()  # anything sent twice has arrived by now
         got = stack.cello_events(cello["newUserId"], cello.get("trigger"))
         if len(got) != len(want):
             diffs.append(f"Cello's stand-in accepted {len(got)} event(s) for {cello['newUserId']}, want {len(want)}")

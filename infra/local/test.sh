@@ -70,14 +70,16 @@ in_background() { # log, nice level, stages...
 }
 kill_tree() { local child; for child in $(pgrep -P "$1"); do kill_tree "$child"; done; kill "$1" 2>/dev/null || true; }
 kill_background() { local pid; for pid in "${background_pids[@]}"; do kill_tree "$pid"; done; }
-in_background "$RUN_DIR/offline-stages.log" 10 "${offline[@]}"
-in_background "$RUN_DIR/own-stack-stages.log" 0 "${own_stack[@]}"
 
 # The functions served over HTTP, as in development, for the tests that call them end to end.
 trap 'kill_background; stop_feeder; stop_watch; bash infra/local/stack.sh stop' EXIT
 start_watch
 # cello-events fed from the table's stream, as its event source mapping does in AWS.
 start_feeder
+# The background stages start once the watch has started every function (uncontended, it
+# takes half the time).
+in_background "$RUN_DIR/offline-stages.log" 10 "${offline[@]}"
+in_background "$RUN_DIR/own-stack-stages.log" 0 "${own_stack[@]}"
 
 log "unit and integration tests"
 cargo test --workspace --no-fail-fast

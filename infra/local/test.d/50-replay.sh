@@ -14,6 +14,11 @@ runner="$CARGO_TARGET_DIR/debug/replay"
 
 scratch=$(mktemp -d)
 trap 'stop_watch watch-authorizer; rm -rf "$scratch"' EXIT
+# The deployed identity mode needs its own watch (the functions read AUTH_MODE at start-up),
+# started now, while the self-check and the first replay run.
+authorizer_port=$REPLAY_WATCH_PORT
+(AUTH_MODE=jwt-authorizer start_watch "$authorizer_port" watch-authorizer) >"$scratch/watch-authorizer.out" 2>&1 &
+authorizer_watch=$!
 mkdir -p "$scratch/cello-token"
 cp events/cello-token/no-identity.json "$scratch/cello-token/"
 echo '{"status": 200, "body": {"/error/code": "unauthorized"}}' \
@@ -30,9 +35,7 @@ echo "replay self-check: a changed outcome and a missing expectation fail"
 
 "$runner" --via url
 
-# The deployed identity mode needs its own watch: the functions read AUTH_MODE at start-up.
-authorizer_port=$REPLAY_WATCH_PORT
-AUTH_MODE=jwt-authorizer start_watch "$authorizer_port" watch-authorizer
+wait "$authorizer_watch" || { cat "$scratch/watch-authorizer.out"; exit 1; }
 LOCAL_WATCH_URL="http://127.0.0.1:$authorizer_port" AUTH_MODE=jwt-authorizer "$runner" --via invoke
 
 out=$(cargo lambda invoke cello-token --invoke-address 127.0.0.1 --invoke-port "$authorizer_port" \
