@@ -86,7 +86,10 @@ start_watch() { # [port] [name]
   mkdir -p "$RUN_DIR"
   # --disable-cors: watch would otherwise answer preflights itself and allow every origin;
   # the functions' own CORS (shared/src/http.rs) must decide, as API Gateway's does in AWS.
-  setsid cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$port" \
+  # The test stack serves the code as it was built: no file watcher, no reload mid-run.
+  local reload=()
+  [ "$STACK_PROFILE" = test ] && reload=(--ignore-changes)
+  setsid cargo lambda watch --disable-cors "${reload[@]}" --invoke-address 127.0.0.1 --invoke-port "$port" \
     > "$RUN_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   wait_http "$name" "http://127.0.0.1:$port/" 60
