@@ -212,10 +212,7 @@ UNCALLED_AT_RUNTIME = {
 SHARED_UNUSED_BY_FUNCTIONS: dict[str, str] = {}
 # Grants no code of the function (its own or shared's) calls: least privilege says drop them.
 # Found by check_permissions' over-grant rule when it was added; listed until their roles drop them.
-GRANTED_BUT_UNCALLED = {
-    ("functions/signup", "dynamodb:ConditionCheckItem"): "no ConditionCheck in signup's transactions today",
-    ("functions/stripe-webhook", "dynamodb:ConditionCheckItem"): "the webhook writes no transaction",
-}
+GRANTED_BUT_UNCALLED: dict[tuple[str, str], str] = {}
 
 # Functions fed by the table's stream instead of a route: package dir → the parameter that
 # switches their mapping on (it must default to off).
