@@ -3,7 +3,8 @@
 # runs every test (formatting, unit and integration tests, then each stage in test.d/), and
 # stops what it started, whatever happens. Stages that need no stack (marked `# stage: offline`)
 # and stages with a stack of their own (`# stage: own-stack`) run in the background, beside the
-# tests and the stages on the main stack, which mostly wait on the stand-ins.
+# tests and the stages on the main stack, which mostly wait on the stand-ins; stages on the main
+# stack that read nothing the others store (`# stage: beside`) run beside those, after the tests.
 export STACK_PROFILE=test
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO_ROOT"
@@ -40,12 +41,13 @@ step_done "formatting check, building every function and test"
 # In the background: the offline stages (template checks, the arm64 release zips, clippy), niced
 # so that the tests keep their speed, and the own-stack ones (the HTTP contract); their output
 # is printed when they are done.
-online=() offline=() own_stack=()
+online=() offline=() own_stack=() beside=()
 for stage in infra/local/test.d/*.sh; do
   [ -e "$stage" ] || continue
   case "$(grep -m1 '^# stage: ' "$stage")" in
     "# stage: offline") offline+=("$stage") ;;
     "# stage: own-stack") own_stack+=("$stage") ;;
+    "# stage: beside") beside+=("$stage") ;;
     *) online+=("$stage") ;;
   esac
 done
@@ -84,6 +86,7 @@ in_background "$RUN_DIR/own-stack-stages.log" 0 "${own_stack[@]}"
 log "unit and integration tests"
 cargo test --workspace --no-fail-fast
 step_done "unit and integration tests"
+in_background "$RUN_DIR/beside-stages.log" 0 "${beside[@]}"
 
 # The stages on the stack (event replays, doctor, browser test), in name order: later
 # ones read what earlier ones stored. Each is a script that exits non-zero on failure and runs

@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 cd "$REPO_ROOT"
 stack_env
 
-port=$((WATCH_PORT + 5)) # base+8: base+6 is Cello's stand-in, base+7 the replay's second watch
+port=$((WATCH_PORT + 5)) # base+8: base+6 is Cello's stand-in, base+9 the replay's second watch
 trap 'stop_watch watch-prod' EXIT
 CELLO_ENV=prod CELLO_API_ENV=production start_watch "$port" watch-prod
 url="http://127.0.0.1:$port/lambda-url/rewards/cello/rewards"

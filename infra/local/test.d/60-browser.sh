@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stage: beside
 # The demo page (examples/frontend) in a real browser: Debian's Chromium driven by
 # playwright-core, against the functions `cargo lambda watch` serves and the test stand-ins.
 # Installs what it needs if missing (Debian's chromium; playwright-core into the ignored
