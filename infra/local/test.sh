@@ -38,9 +38,10 @@ build_watched_functions
 cargo test --workspace --no-run --quiet
 step_done "formatting check, building every function and test"
 
-# In the background: the offline stages (template checks, the arm64 release zips, clippy), niced
-# so that the tests keep their speed, and the own-stack ones (the HTTP contract); their output
-# is printed when they are done.
+# Each stage's place, from its `# stage:` line. In the background: the offline stages (template
+# checks, the arm64 release zips, clippy), niced so that the tests keep their speed, the
+# own-stack ones (the HTTP contract), and after the tests the beside ones (the browser test);
+# their output is printed when they are done.
 online=() offline=() own_stack=() beside=()
 for stage in infra/local/test.d/*.sh; do
   [ -e "$stage" ] || continue
@@ -88,7 +89,7 @@ cargo test --workspace --no-fail-fast
 step_done "unit and integration tests"
 in_background "$RUN_DIR/beside-stages.log" 0 "${beside[@]}"
 
-# The stages on the stack (event replays, doctor, browser test), in name order: later
+# The stages on the stack (event replays, doctor, stream replay), in name order: later
 # ones read what earlier ones stored. Each is a script that exits non-zero on failure and runs
 # with the test stack's environment.
 for stage in "${online[@]}"; do
