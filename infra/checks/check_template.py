@@ -210,9 +210,6 @@ UNCALLED_AT_RUNTIME = {
     "side of the webhook's records, for tests and readers of the records; the webhook only writes",
 }
 SHARED_UNUSED_BY_FUNCTIONS: dict[str, str] = {}
-# Grants no code of the function (its own or shared's) calls: least privilege says drop them.
-# Found by check_permissions' over-grant rule when it was added; listed until their roles drop them.
-GRANTED_BUT_UNCALLED: dict[tuple[str, str], str] = {}
 
 # Functions fed by the table's stream instead of a route: package dir → the parameter that
 # switches their mapping on (it must default to off).
@@ -539,11 +536,11 @@ def check_permissions(t: dict, code: Code, template_dir: Path, repo: Path) -> li
             problems.append(f"function {fid}: {pkg.dir}/src calls what {action} authorizes, but its role lacks it")
         # Least privilege the other way: a data-plane grant that no code the function runs calls.
         called = sdk_actions(pkg.sources) | sdk_actions(code.shared_sources)
-        known = {a for (d, a) in GRANTED_BUT_UNCALLED if d == pkg.dir}
+        known = set()
         if pkg.dir in STREAM_CONSUMERS:
             # Lambda's event source mapping, not the function's code, reads the stream with the
             # role (rule 8 checks these grants sit on the table's StreamArn).
-            known |= STREAM_READ_ACTIONS | {"dynamodb:ListStreams"}
+            known = STREAM_READ_ACTIONS | {"dynamodb:ListStreams"}
         for action in sorted(a for a in granted - called - known if a.startswith(("dynamodb:", "secretsmanager:"))):
             problems.append(f"function {fid}: its role grants {action}, which neither {pkg.dir}/src nor shared/src calls")
     for action in sorted(sdk_actions(code.shared_sources) - all_granted - SHARED_UNUSED_BY_FUNCTIONS.keys()):
