@@ -80,7 +80,7 @@ impl InitTiming {
 
     fn report(self) {
         if let Some(line) = self.line() {
-            eprintln!("{line}");
+            crate::timing::print_line(line);
         }
     }
 

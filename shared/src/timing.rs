@@ -39,13 +39,18 @@ pub async fn invocation<F: Future>(handler: F) -> F::Output {
     let out = handler.await;
     let handler_us = started.elapsed().as_micros();
     let (round_trip_us, calls) = imp::totals();
-    // One write: `eprintln!` writes each piece of its format on its own (stderr is unbuffered),
-    // seven syscalls inside the latency the driver measures, each waking its pipe reader.
-    let line = format!(
-        "{{\"invocationTiming\":{{\"handlerUs\":{handler_us},\"roundTripUs\":{round_trip_us},\"calls\":{calls}}}}}\n"
-    );
-    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    print_line(format!(
+        "{{\"invocationTiming\":{{\"handlerUs\":{handler_us},\"roundTripUs\":{round_trip_us},\"calls\":{calls}}}}}"
+    ));
     out
+}
+
+/// Prints one of the harness's lines on stderr in a single write: `eprintln!` writes each
+/// piece of its format on its own (stderr is unbuffered), seven syscalls for the invocation
+/// line, inside the time the driver measures, each waking its pipe reader.
+pub(crate) fn print_line(mut line: String) {
+    line.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 #[cfg(feature = "perf-timing")]
