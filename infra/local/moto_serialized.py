@@ -8,22 +8,30 @@ lost with it. In the test suite that lost a webhook's dedupe record, and a redel
 applied twice, which DynamoDB never does. One lock around the backend's calls keeps DynamoDB's
 promise; the requests are small, so the stand-in stays fast.
 
+Served by waitress rather than moto's Werkzeug dev server: Werkzeug answers every request with
+`Connection: close`, so each SDK call paid a new TCP connection (and the test suite thousands of
+them), where DynamoDB and Secrets Manager keep connections alive. Waitress speaks HTTP/1.1
+keep-alive as they do. Both moto stand-ins run here (Secrets Manager needs none of the patches).
+
 The copy itself costs the whole table (its items and every stream record so far) on every
 transaction: half of moto's CPU in a CI run, and growing with the run. With the lock no one else
 can write meanwhile, so the state a refused transaction must restore is only the items it names
 and the stream records it appended: those are what is backed up and put back here. Started by
 stack.sh."""
+import argparse
 import copy
 import functools
 import inspect
-import sys
+import os
 import threading
+
+import waitress
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.server import main
+from moto.server import DomainDispatcherApplication, create_backend_app
 
 _lock = threading.RLock()
 
@@ -110,5 +118,26 @@ for name, attr in list(vars(DynamoDBBackend).items()):
     if inspect.isfunction(attr) and not name.startswith("_"):
         setattr(DynamoDBBackend, name, _one_at_a_time(attr))
 
+
+
+def serve():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    # Enough threads for the tests' races (moto's DynamoDB calls still go one at a time), and
+    # connections kept for every client the suite opens at once.
+    waitress.serve(
+        DomainDispatcherApplication(create_backend_app),
+        host=args.host,
+        port=args.port,
+        threads=8,
+        connection_limit=1000,
+        ident="moto",
+        _quiet=True,
+    )
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    serve()

@@ -52,9 +52,9 @@ case "${1:-}" in
     started_ok=0
     trap '[ "$started_ok" = 1 ] || stop_all' EXIT
     # moto with its DynamoDB calls one at a time (a refused transaction's rollback could undo
-    # another request's write: infra/local/moto_serialized.py).
+    # another request's write) and connections kept alive, as AWS does: infra/local/moto_serialized.py.
     start_one dynamodb "$DYNAMODB_PORT" python "$REPO_ROOT/infra/local/moto_serialized.py" -H 127.0.0.1 -p "$DYNAMODB_PORT"
-    start_one secretsmanager "$SECRETS_PORT" moto_server -H 127.0.0.1 -p "$SECRETS_PORT"
+    start_one secretsmanager "$SECRETS_PORT" python "$REPO_ROOT/infra/local/moto_serialized.py" -H 127.0.0.1 -p "$SECRETS_PORT"
     # localstripe with Checkout Sessions registered on it (infra/local/localstripe_checkout.py).
     start_one stripe "$STRIPE_PORT" python "$REPO_ROOT/infra/local/localstripe_checkout.py" --port "$STRIPE_PORT" --from-scratch
     start_one cello "$CELLO_PORT" python "$REPO_ROOT/infra/local/cello_standin.py" --port "$CELLO_PORT" \
