@@ -6,6 +6,7 @@
 //! which cost milliseconds at every cold start and which Lambda never needs. Anywhere else (an
 //! operator's shell with a profile or SSO, the doctor) the full default chain is used.
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -30,6 +31,14 @@ fn retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 
+/// Off: it watches every answer's body for a stall (a throughput check on each poll), about 6 µs
+/// of the SDK's 110 per DynamoDB call here (`cargo bench -p shared --bench sdk_call`), and what it
+/// guards against is already bounded: every operation we call answers a small JSON body, read
+/// whole inside the 2 s attempt timeout above.
+fn stalled_streams() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::disabled()
+}
+
 pub async fn sdk_config() -> SdkConfig {
     match from_environment(|name| std::env::var(name).ok()) {
         Some(config) => config,
@@ -38,6 +47,7 @@ pub async fn sdk_config() -> SdkConfig {
                 .http_client(https_client())
                 .timeout_config(timeouts())
                 .retry_config(retries())
+                .stalled_stream_protection(stalled_streams())
                 .load()
                 .await
         }
@@ -62,6 +72,7 @@ fn from_environment(var: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .timeout_config(timeouts())
         .retry_config(retries())
+        .stalled_stream_protection(stalled_streams())
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep()?)
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         // One HTTP client (one connection pool, one TLS configuration) for every SDK client,
@@ -133,6 +144,12 @@ mod tests {
         assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert!(config.credentials_provider().is_some());
         assert!(config.timeout_config().is_some());
+        assert!(
+            !config
+                .stalled_stream_protection()
+                .expect("set")
+                .is_enabled()
+        );
         for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
             let partial: Vec<_> = lambda
                 .iter()
