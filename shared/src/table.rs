@@ -42,7 +42,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -131,28 +131,45 @@ impl Table {
     /// Writes every item or none. `Refused(i)` names the first item whose condition failed;
     /// a conflicting transaction in flight is `Unavailable` (retry later).
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
-        match self
+        self.transact_returning(items).await.map(|(done, _)| done)
+    }
+
+    /// [`Table::transact`], with the refused item as stored when its element asked for it
+    /// (`ReturnValuesOnConditionCheckFailure::AllOld`): read atomically with the refusal, so the
+    /// caller needs no second call to see what stopped it.
+    pub async fn transact_returning(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(Transacted, Option<Item>), StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let err = match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
             .await
         {
-            Ok(_) => Ok(Transacted::Written),
-            Err(err) => match cancellation_reasons(&err).as_deref() {
-                Some(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
-                    Ok(Transacted::Refused(
-                        reasons
-                            .iter()
-                            .position(|r| r == "ConditionalCheckFailed")
-                            .unwrap_or(0),
-                    ))
-                }
-                Some(reasons) if reasons.iter().any(|r| r == "TransactionConflict") => {
-                    Err(StoreError::Unavailable)
-                }
-                _ => Err(classify(err)),
-            },
+            Ok(_) => return Ok((Transacted::Written, None)),
+            Err(err) => err,
+        };
+        let (refused, conflict) = match err.as_service_error() {
+            Some(E::TransactionCanceledException(tc)) => {
+                let reasons = tc.cancellation_reasons();
+                let is = |r: &CancellationReason, code: &str| r.code() == Some(code);
+                (
+                    reasons
+                        .iter()
+                        .position(|r| is(r, "ConditionalCheckFailed"))
+                        .map(|i| (i, reasons[i].item.clone())),
+                    reasons.iter().any(|r| is(r, "TransactionConflict")),
+                )
+            }
+            _ => (None, false),
+        };
+        match refused {
+            Some((index, item)) => Ok((Transacted::Refused(index), item)),
+            None if conflict => Err(StoreError::Unavailable),
+            None => Err(classify(err)),
         }
     }
 }
@@ -251,21 +268,5 @@ where
         StoreError::Unavailable
     } else {
         StoreError::Internal(detail)
-    }
-}
-
-/// The per-item cancellation codes of a failed transaction, in request order.
-pub fn cancellation_reasons<R>(
-    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Option<Vec<String>> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match err.as_service_error()? {
-        E::TransactionCanceledException(tc) => Some(
-            tc.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
     }
 }

@@ -4,7 +4,7 @@ use super::{CreateOutcome, User, UserStore};
 use crate::table::{
     Item, StoreError, Table, Transacted, attrs, classify, from_item, key, keys, put, to_item,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, Put};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
 
 impl UserStore for Table {
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
@@ -36,25 +36,29 @@ impl UserStore for Table {
         });
 
         let put_new = |item: Item| {
-            put(Put::builder()
+            Put::builder()
                 .table_name(&self.name)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
-                .build())
         };
-        let mut items = vec![put_new(user_item)?];
+        // A user already stored (a retry, a repeat signup) comes back with the refusal.
+        let mut items = vec![put(put_new(user_item)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build())?];
         if let Some(item) = email_item {
-            items.push(put_new(item)?);
+            items.push(put(put_new(item).build())?);
         }
-        match self.transact(items).await {
-            Ok(Transacted::Written) => Ok(CreateOutcome::Created),
+        match self.transact_returning(items).await? {
+            (Transacted::Written, _) => Ok(CreateOutcome::Created),
             // The user exists: a retry or a concurrent request. Report what is stored.
-            Ok(Transacted::Refused(0)) => match self.get_user(&user.user_id).await? {
+            (Transacted::Refused(0), Some(stored)) => {
+                Ok(CreateOutcome::Existing(Box::new(from_item(stored)?)))
+            }
+            (Transacted::Refused(0), None) => match self.get_user(&user.user_id).await? {
                 Some(existing) => Ok(CreateOutcome::Existing(Box::new(existing))),
                 None => Err(StoreError::Unavailable),
             },
-            Ok(Transacted::Refused(_)) => Ok(CreateOutcome::EmailTaken),
-            Err(e) => Err(e),
+            (Transacted::Refused(_), _) => Ok(CreateOutcome::EmailTaken),
         }
     }
 }
