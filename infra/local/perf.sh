@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The performance harness (not part of the test command; a few minutes on 2 cores):
 #   1. builds the functions' native release binaries and their arm64 release zips;
-#   2. runs the in-process criterion benchmarks (token mint, webhook verify + parse);
+#   2. runs the in-process criterion benchmarks (token mint, webhook verify + parse, and shared's:
+#      what one DynamoDB call costs through the SDK);
 #   3. starts the local stack and runs each release binary against our minimal Lambda Runtime
 #      API (tools/src/runtime_api.rs), --runs times from a cold process: init, first and warm
 #      invocation latency, peak RSS, and the init breakdown the functions print with
@@ -55,9 +56,10 @@ done
 
 # In-process benchmarks, written by each function's issue; criterion keeps each benchmark's
 # estimates (median included) under $CARGO_TARGET_DIR/criterion/<id>/new/estimates.json.
-bench() { # package bench
-  if [ ! -f "functions/$1/benches/$2.rs" ]; then
-    log "no benchmark functions/$1/benches/$2.rs yet: skipped"
+bench() { # package bench [its folder]
+  local dir=${3:-functions/$1}
+  if [ ! -f "$dir/benches/$2.rs" ]; then
+    log "no benchmark $dir/benches/$2.rs yet: skipped"
     printf '%s\t%s\tmissing\n' "$1" "$2" >> "$OUT/benches.tsv"
     return 0
   fi
@@ -77,6 +79,10 @@ for fn in "${FUNCTIONS[@]}"; do
   for b in "functions/$fn"/benches/*.rs; do
     if [ -e "$b" ]; then bench "$fn" "$(basename "$b" .rs)"; fi
   done
+done
+# And shared's (shared/benches/<name>.rs): what every function pays, one SDK call.
+for b in shared/benches/*.rs; do
+  if [ -e "$b" ]; then bench shared "$(basename "$b" .rs)" shared; fi
 done
 
 trap 'exit 130' INT TERM
