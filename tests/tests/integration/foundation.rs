@@ -28,6 +28,45 @@ async fn a_second_conditional_create_is_refused_and_reports_the_stored_user() {
     assert_eq!(store.get_user(&id).await.unwrap(), Some(first));
 }
 
+/// What lets a repeat signup skip its second read: the refused element's item as stored, when
+/// the element asked for it, and none when it did not.
+#[tokio::test]
+async fn a_refused_transaction_returns_the_stored_item_only_when_asked() {
+    use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
+    use shared::table::{Transacted, key, keys, put, s};
+    let store = store().await;
+    let id = unique("user");
+    let stored = user(&id, &format!("{}@example.com", unique("ada")));
+    store.create_user(&stored).await.unwrap();
+
+    let again = |asked: bool| {
+        let (pk, sk) = keys::user(&id);
+        let mut item = key(pk, sk);
+        item.insert("firstName".into(), s("Someone else"));
+        let builder = Put::builder()
+            .table_name(&store.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)");
+        let builder = if asked {
+            builder.return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+        } else {
+            builder
+        };
+        vec![put(builder.build()).unwrap()]
+    };
+    let (done, item) = store.transact_returning(again(true)).await.unwrap();
+    assert_eq!(done, Transacted::Refused(0));
+    let item = item.expect("the stored item comes back with the refusal");
+    assert_eq!(item["firstName"].as_s().unwrap(), "Ada");
+    assert_eq!(item["userId"].as_s().unwrap(), &id);
+
+    let (done, item) = store.transact_returning(again(false)).await.unwrap();
+    assert_eq!((done, item), (Transacted::Refused(0), None));
+    assert_eq!(store.get_user(&id).await.unwrap(), Some(stored));
+}
+
 #[tokio::test]
 async fn a_transaction_that_fails_writes_nothing() {
     let store = store().await;
