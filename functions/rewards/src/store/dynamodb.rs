@@ -28,22 +28,35 @@ fn build<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, Stor
     r.map_err(|e| StoreError::Internal(e.to_string()))
 }
 
+/// Whether the user's item exists, read strongly consistent (its key only).
+async fn user_exists(table: &Table, pk: &str, sk: &str) -> Result<bool, StoreError> {
+    Ok(table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .set_key(Some(key(pk.to_owned(), sk)))
+        .projection_expression("pk")
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(classify)?
+        .item
+        .is_some())
+}
+
 impl RewardStore for Table {
     async fn record_reward(&self, reward: &Reward, now: i64) -> Result<RewardOutcome, StoreError> {
         let (upk, usk) = keys::user(&reward.product_user_id);
+        // Rewards go to referrers, who have signed up, and a repeat is a redelivery: the first
+        // attempt guesses that the user exists instead of reading it, and the transaction's own
+        // checks tell if that was wrong (the user check refuses: the other branch next) or the
+        // reward is a duplicate. One call in both common cases; a wrong guess costs the read.
+        let mut guess = Some(true);
         for attempt in 1..=RECORD_ATTEMPTS {
-            let known = self
-                .client
-                .get_item()
-                .table_name(&self.name)
-                .set_key(Some(key(upk.clone(), usk)))
-                .projection_expression("pk")
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(classify)?
-                .item
-                .is_some();
+            let known = match guess {
+                Some(known) => known,
+                None => user_exists(self, &upk, usk).await?,
+            };
             let outcome = if known {
                 RewardOutcome::Credited
             } else {
@@ -78,7 +91,9 @@ impl RewardStore for Table {
             match self.transact(items).await {
                 Ok(Transacted::Written) => return Ok(outcome),
                 Ok(Transacted::Refused(0)) => return Ok(RewardOutcome::Duplicate),
-                Ok(Transacted::Refused(_)) => continue,
+                // The user check: the user is not as assumed (a signup may have landed since).
+                Ok(Transacted::Refused(1)) => guess = Some(!known),
+                Ok(Transacted::Refused(_)) => guess = None,
                 // Concurrent deliveries of this reward conflict; the winner's record will
                 // make the next attempt a duplicate.
                 Err(StoreError::Unavailable) if attempt < RECORD_ATTEMPTS => {
