@@ -119,7 +119,6 @@ for name, attr in list(vars(DynamoDBBackend).items()):
         setattr(DynamoDBBackend, name, _one_at_a_time(attr))
 
 
-
 def serve():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")

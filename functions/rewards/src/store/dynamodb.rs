@@ -50,7 +50,8 @@ impl RewardStore for Table {
         // Rewards go to referrers, who have signed up, and a repeat is a redelivery: the first
         // attempt guesses that the user exists instead of reading it, and the transaction's own
         // checks tell if that was wrong (the user check refuses: the other branch next) or the
-        // reward is a duplicate. One call in both common cases; a wrong guess costs the read.
+        // reward is a duplicate. One call in both common cases; a wrong guess costs one refused
+        // transaction.
         let mut guess = Some(true);
         for attempt in 1..=RECORD_ATTEMPTS {
             let known = match guess {
