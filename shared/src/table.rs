@@ -128,6 +128,21 @@ impl Table {
         Self::new(crate::aws::dynamodb(sdk), name)
     }
 
+    /// Whether the item at this key exists, read strongly consistent and by its key alone.
+    pub async fn exists(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+
     /// Writes every item or none. `Refused(i)` names the first item whose condition failed;
     /// a conflicting transaction in flight is `Unavailable` (retry later).
     pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {

@@ -50,14 +50,12 @@ impl UserStore for Table {
         }
         match self.transact_returning(items).await? {
             (Transacted::Written, _) => Ok(CreateOutcome::Created),
-            // The user exists: a retry or a concurrent request. Report what is stored.
+            // The user exists: a retry or a concurrent request. Report what is stored (the
+            // refusal carries it: the put asked for ALL_OLD, and only an existing item refuses).
             (Transacted::Refused(0), Some(stored)) => {
                 Ok(CreateOutcome::Existing(Box::new(from_item(stored)?)))
             }
-            (Transacted::Refused(0), None) => match self.get_user(&user.user_id).await? {
-                Some(existing) => Ok(CreateOutcome::Existing(Box::new(existing))),
-                None => Err(StoreError::Unavailable),
-            },
+            (Transacted::Refused(0), None) => Err(StoreError::Unavailable),
             (Transacted::Refused(_), _) => Ok(CreateOutcome::EmailTaken),
         }
     }

@@ -28,22 +28,6 @@ fn build<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, Stor
     r.map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-/// Whether the user's item exists, read strongly consistent (its key only).
-async fn user_exists(table: &Table, pk: &str, sk: &str) -> Result<bool, StoreError> {
-    Ok(table
-        .client
-        .get_item()
-        .table_name(&table.name)
-        .set_key(Some(key(pk.to_owned(), sk)))
-        .projection_expression("pk")
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(classify)?
-        .item
-        .is_some())
-}
-
 impl RewardStore for Table {
     async fn record_reward(&self, reward: &Reward, now: i64) -> Result<RewardOutcome, StoreError> {
         let (upk, usk) = keys::user(&reward.product_user_id);
@@ -56,7 +40,7 @@ impl RewardStore for Table {
         for attempt in 1..=RECORD_ATTEMPTS {
             let known = match guess {
                 Some(known) => known,
-                None => user_exists(self, &upk, usk).await?,
+                None => self.exists(upk.clone(), usk).await?,
             };
             let outcome = if known {
                 RewardOutcome::Credited

@@ -31,17 +31,7 @@ fn record_item(effect: &Effect, pk: String, sk: &str) -> Result<Item, StoreError
 impl BillingStore for Table {
     async fn is_processed(&self, event_id: &str) -> Result<bool, StoreError> {
         let (pk, sk) = keys::stripe_event(event_id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item.is_some())
+        self.exists(pk, sk).await
     }
 
     async fn apply(&self, effect: &Effect) -> Result<Applied, StoreError> {
